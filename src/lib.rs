@@ -1,0 +1,27 @@
+//! Spacetime protocol core: the rules of the chain as plain functions and types.
+//!
+//! This crate has no actors, no sockets and no wall clock: time is always an argument. Every
+//! rule here is unit-tested beside its code and shared by the node, the simulator and tools.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod amount;
+pub mod bytes;
+pub mod crypto;
+pub mod encoding;
+pub mod hash;
+pub mod keyfile;
+pub mod merkle;
+
+pub use amount::Amount;
+pub use crypto::{Address, Keypair, PublicKey, Signature, SigningDomain};
+pub use encoding::{BoundedBytes, BoundedVec, Canonical, DecodeError, decode, encode};
+pub use hash::Hash;
+
+/// Block height: the genesis block is height 0.
+pub type Height = u64;
+/// Epoch number: `(timestamp_ms - genesis_ms) / epoch_ms`.
+pub type Epoch = u64;
+/// Milliseconds since the Unix epoch.
+pub type TimestampMs = u64;
