@@ -4,7 +4,9 @@ use core::fmt;
 
 /// An amount of coin in smallest units. There is deliberately no `Add`/`Sub`: every operation is
 /// checked, and overflow is an error the caller must handle (in consensus, it invalidates a block).
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Amount(pub u64);
 
@@ -87,6 +89,9 @@ mod tests {
         assert_eq!(Amount(2).checked_sub(Amount(3)), None);
         assert_eq!(Amount(u64::MAX / 2 + 1).checked_mul(2), None);
         assert_eq!(Amount::try_sum([Amount(1), Amount(2)]), Ok(Amount(3)));
-        assert_eq!(Amount::try_sum([Amount::MAX, Amount(1)]), Err(AmountOverflow));
+        assert_eq!(
+            Amount::try_sum([Amount::MAX, Amount(1)]),
+            Err(AmountOverflow)
+        );
     }
 }

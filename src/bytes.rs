@@ -27,7 +27,10 @@ pub fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     let s = s.strip_prefix("0x").unwrap_or(s);
     let digits = s.as_bytes();
     if digits.len() != 2 * N {
-        return Err(HexError::Length { expected: 2 * N, found: s.chars().count() });
+        return Err(HexError::Length {
+            expected: 2 * N,
+            found: s.chars().count(),
+        });
     }
     let mut out = [0u8; N];
     for (i, pair) in digits.chunks_exact(2).enumerate() {
@@ -117,7 +120,9 @@ pub mod serde_fixed {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = [0u8; N];
                 for (i, slot) in out.iter_mut().enumerate() {
-                    *slot = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(i, &self))?;
                 }
                 Ok(out)
             }
@@ -224,7 +229,13 @@ mod tests {
 
     #[test]
     fn hex_rejects_bad_input() {
-        assert_eq!("0001".parse::<Six>(), Err(HexError::Length { expected: 12, found: 4 }));
+        assert_eq!(
+            "0001".parse::<Six>(),
+            Err(HexError::Length {
+                expected: 12,
+                found: 4
+            })
+        );
         assert_eq!("0001abcdefzz".parse::<Six>(), Err(HexError::Char('z')));
         // Multi-byte characters must not panic on slicing.
         assert!("ééééééé".parse::<Six>().is_err());
@@ -246,7 +257,9 @@ mod tests {
         struct W {
             v: Six,
         }
-        let w = W { v: Six([1, 2, 3, 4, 5, 6]) };
+        let w = W {
+            v: Six([1, 2, 3, 4, 5, 6]),
+        };
         let text = toml::to_string(&w).unwrap();
         assert_eq!(text.trim(), "v = \"010203040506\"");
         assert_eq!(toml::from_str::<W>(&text).unwrap(), w);

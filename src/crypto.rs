@@ -149,7 +149,10 @@ pub struct SignedMessage<'a> {
 ///
 /// On failure it falls back to single verification to name the first bad item, so the cost of
 /// locating a culprit is paid only by invalid batches.
-pub fn verify_batch(domain: SigningDomain, items: &[SignedMessage<'_>]) -> Result<(), SignatureError> {
+pub fn verify_batch(
+    domain: SigningDomain,
+    items: &[SignedMessage<'_>],
+) -> Result<(), SignatureError> {
     if items.is_empty() {
         return Ok(());
     }
@@ -185,7 +188,10 @@ mod tests {
     fn sign_and_verify() {
         let kp = Keypair::generate();
         let sig = kp.sign(SigningDomain::Tx, b"hello");
-        assert_eq!(verify(SigningDomain::Tx, &kp.public(), b"hello", &sig), Ok(()));
+        assert_eq!(
+            verify(SigningDomain::Tx, &kp.public(), b"hello", &sig),
+            Ok(())
+        );
         assert_eq!(
             verify(SigningDomain::Tx, &kp.public(), b"hellO", &sig),
             Err(SignatureError::Mismatch)
@@ -196,8 +202,15 @@ mod tests {
     fn domains_do_not_cross() {
         let kp = Keypair::generate();
         let sig = kp.sign(SigningDomain::Tx, b"m");
-        for other in [SigningDomain::Block, SigningDomain::Proof, SigningDomain::Hello] {
-            assert_eq!(verify(other, &kp.public(), b"m", &sig), Err(SignatureError::Mismatch));
+        for other in [
+            SigningDomain::Block,
+            SigningDomain::Proof,
+            SigningDomain::Hello,
+        ] {
+            assert_eq!(
+                verify(other, &kp.public(), b"m", &sig),
+                Err(SignatureError::Mismatch)
+            );
         }
     }
 
@@ -216,7 +229,10 @@ mod tests {
         let sig = kp.sign(SigningDomain::Tx, b"m");
         // 0xff.. is not a canonical Ristretto encoding.
         let bad_key = PublicKey([0xff; 32]);
-        assert_eq!(verify(SigningDomain::Tx, &bad_key, b"m", &sig), Err(SignatureError::InvalidPublicKey));
+        assert_eq!(
+            verify(SigningDomain::Tx, &bad_key, b"m", &sig),
+            Err(SignatureError::InvalidPublicKey)
+        );
         let mut bad_sig = sig;
         bad_sig.0[63] &= 0x7f; // clear the sr25519 marker bit
         assert_eq!(
@@ -230,21 +246,35 @@ mod tests {
         let keys: Vec<Keypair> = (0..8).map(|_| Keypair::generate()).collect();
         let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
         let pubs: Vec<PublicKey> = keys.iter().map(Keypair::public).collect();
-        let mut sigs: Vec<Signature> =
-            keys.iter().zip(&msgs).map(|(k, m)| k.sign(SigningDomain::Tx, m)).collect();
+        let mut sigs: Vec<Signature> = keys
+            .iter()
+            .zip(&msgs)
+            .map(|(k, m)| k.sign(SigningDomain::Tx, m))
+            .collect();
         let items = |sigs: &[Signature]| -> Vec<(PublicKey, Vec<u8>, Signature)> {
-            pubs.iter().zip(&msgs).zip(sigs).map(|((p, m), s)| (*p, m.clone(), *s)).collect()
+            pubs.iter()
+                .zip(&msgs)
+                .zip(sigs)
+                .map(|((p, m), s)| (*p, m.clone(), *s))
+                .collect()
         };
         let check = |owned: &[(PublicKey, Vec<u8>, Signature)]| {
             let batch: Vec<SignedMessage<'_>> = owned
                 .iter()
-                .map(|(key, message, signature)| SignedMessage { key, message, signature })
+                .map(|(key, message, signature)| SignedMessage {
+                    key,
+                    message,
+                    signature,
+                })
                 .collect();
             verify_batch(SigningDomain::Tx, &batch)
         };
         assert_eq!(check(&items(&sigs)), Ok(()));
         sigs.swap(5, 6);
-        assert_eq!(check(&items(&sigs)), Err(SignatureError::BatchItem { index: 5 }));
+        assert_eq!(
+            check(&items(&sigs)),
+            Err(SignatureError::BatchItem { index: 5 })
+        );
         assert_eq!(verify_batch(SigningDomain::Tx, &[]), Ok(()));
     }
 }

@@ -83,12 +83,22 @@ pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
 /// Decodes the canonical encoding of a `T`, refusing anything else.
 pub fn decode<T: Canonical>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > T::MAX_ENCODED_LEN {
-        return Err(DecodeError::TooLong { what: T::NAME, len: bytes.len(), max: T::MAX_ENCODED_LEN });
+        return Err(DecodeError::TooLong {
+            what: T::NAME,
+            len: bytes.len(),
+            max: T::MAX_ENCODED_LEN,
+        });
     }
-    let (value, rest) = postcard::take_from_bytes::<T>(bytes)
-        .map_err(|e| DecodeError::Malformed { what: T::NAME, reason: e.to_string() })?;
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed {
+            what: T::NAME,
+            reason: e.to_string(),
+        })?;
     if !rest.is_empty() {
-        return Err(DecodeError::Trailing { what: T::NAME, count: rest.len() });
+        return Err(DecodeError::Trailing {
+            what: T::NAME,
+            count: rest.len(),
+        });
     }
     if !is_encoding_of(&value, bytes) {
         return Err(DecodeError::NonCanonical { what: T::NAME });
@@ -98,7 +108,68 @@ pub fn decode<T: Canonical>(bytes: &[u8]) -> Result<T, DecodeError> {
 
 /// True when `bytes` is exactly the canonical encoding of `value`; compares without allocating.
 pub fn is_encoding_of<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> bool {
-    postcard::serialize_with_flavor(value, Compare { expected: bytes, pos: 0 }).unwrap_or(false)
+    postcard::serialize_with_flavor(
+        value,
+        Compare {
+            expected: bytes,
+            pos: 0,
+        },
+    )
+    .unwrap_or(false)
+}
+
+/// `hash(tag, encode(value))`, streamed into the hasher without building the encoding.
+pub fn hash_encoded<T: Serialize + ?Sized>(tag: &[u8], value: &T) -> crate::Hash {
+    let sink = HashSink {
+        hasher: crate::hash::Hasher::new(tag),
+        buf: [0; 256],
+        len: 0,
+    };
+    match postcard::serialize_with_flavor(value, sink) {
+        Ok(h) => h,
+        Err(e) => unreachable!("hashing sink never fails: {e}"),
+    }
+}
+
+/// A postcard sink that feeds a hasher through a small buffer (postcard emits fixed-size
+/// arrays one byte at a time, and per-byte hasher updates would cost more than the hash).
+struct HashSink {
+    hasher: crate::hash::Hasher,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl HashSink {
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Flavor for HashSink {
+    type Output = crate::Hash;
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        if self.len == self.buf.len() {
+            self.flush();
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+        Ok(())
+    }
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if data.len() > self.buf.len() - self.len {
+            self.flush();
+            self.hasher.update(data);
+        } else {
+            self.buf[self.len..self.len + data.len()].copy_from_slice(data);
+            self.len += data.len();
+        }
+        Ok(())
+    }
+    fn finalize(mut self) -> postcard::Result<crate::Hash> {
+        self.flush();
+        Ok(self.hasher.finalize())
+    }
 }
 
 /// A postcard sink that counts bytes.
@@ -131,7 +202,10 @@ impl Flavor for Compare<'_> {
         self.try_extend(&[b])
     }
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        let end = self.pos.checked_add(data.len()).ok_or(postcard::Error::SerializeBufferFull)?;
+        let end = self
+            .pos
+            .checked_add(data.len())
+            .ok_or(postcard::Error::SerializeBufferFull)?;
         match self.expected.get(self.pos..end) {
             Some(slice) if slice == data => {
                 self.pos = end;
@@ -175,7 +249,10 @@ impl<T, const N: usize> BoundedVec<T, N> {
     /// Wraps `items`, or fails if there are more than `N`.
     pub fn try_from_vec(items: Vec<T>) -> Result<Self, BoundExceeded> {
         if items.len() > N {
-            return Err(BoundExceeded { len: items.len(), max: N });
+            return Err(BoundExceeded {
+                len: items.len(),
+                max: N,
+            });
         }
         Ok(Self(items))
     }
@@ -183,7 +260,10 @@ impl<T, const N: usize> BoundedVec<T, N> {
     /// Appends an element, or fails when full.
     pub fn try_push(&mut self, item: T) -> Result<(), BoundExceeded> {
         if self.0.len() >= N {
-            return Err(BoundExceeded { len: self.0.len() + 1, max: N });
+            return Err(BoundExceeded {
+                len: self.0.len() + 1,
+                max: N,
+            });
         }
         self.0.push(item);
         Ok(())
@@ -265,7 +345,10 @@ impl<const N: usize> BoundedBytes<N> {
     /// Copies `bytes`, or fails if longer than `N`.
     pub fn try_from_slice(bytes: &[u8]) -> Result<Self, BoundExceeded> {
         if bytes.len() > N {
-            return Err(BoundExceeded { len: bytes.len(), max: N });
+            return Err(BoundExceeded {
+                len: bytes.len(),
+                max: N,
+            });
         }
         Ok(Self(bytes.to_vec()))
     }
@@ -308,8 +391,11 @@ impl<'de, const N: usize> Deserialize<'de> for BoundedBytes<N> {
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 let digits = v.strip_prefix("0x").unwrap_or(v);
-                if digits.len() % 2 != 0 || digits.len() / 2 > N {
-                    return Err(E::custom(format!("expected at most {} hex digits in pairs", 2 * N)));
+                if !digits.len().is_multiple_of(2) || digits.len() / 2 > N {
+                    return Err(E::custom(format!(
+                        "expected at most {} hex digits in pairs",
+                        2 * N
+                    )));
                 }
                 let mut out = Vec::with_capacity(digits.len() / 2);
                 for pair in digits.as_bytes().chunks_exact(2) {
@@ -363,10 +449,33 @@ mod tests {
     }
 
     #[test]
+    fn hash_encoded_equals_hash_of_encoding() {
+        let s = sample();
+        assert_eq!(hash_encoded(b"t", &s), crate::hash::hash(b"t", &encode(&s)));
+        // Long values cross the sink's buffer both byte by byte and in one slice.
+        let bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        assert_eq!(
+            hash_encoded(b"t", &bytes),
+            crate::hash::hash(b"t", &encode(&bytes))
+        );
+        let slice = BoundedBytes::<2000>::try_from_slice(&bytes).unwrap();
+        assert_eq!(
+            hash_encoded(b"t", &(7u8, &slice)),
+            crate::hash::hash(b"t", &encode(&(7u8, &slice)))
+        );
+    }
+
+    #[test]
     fn rejects_trailing_bytes() {
         let mut bytes = encode(&sample());
         bytes.push(0);
-        assert_eq!(decode::<Sample>(&bytes), Err(DecodeError::Trailing { what: "sample", count: 1 }));
+        assert_eq!(
+            decode::<Sample>(&bytes),
+            Err(DecodeError::Trailing {
+                what: "sample",
+                count: 1
+            })
+        );
     }
 
     #[test]
@@ -376,27 +485,39 @@ mod tests {
         assert_eq!(&bytes[..2], &[0xac, 0x02]);
         let mut overlong = vec![0xac, 0x82, 0x00];
         overlong.extend_from_slice(&bytes[2..]);
-        assert_eq!(decode::<Sample>(&overlong), Err(DecodeError::NonCanonical { what: "sample" }));
+        assert_eq!(
+            decode::<Sample>(&overlong),
+            Err(DecodeError::NonCanonical { what: "sample" })
+        );
     }
 
     #[test]
     fn rejects_non_boolean_byte() {
         let mut bytes = encode(&sample());
         bytes[2] = 2;
-        assert!(matches!(decode::<Sample>(&bytes), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            decode::<Sample>(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
     }
 
     #[test]
     fn rejects_input_over_the_limit_before_parsing() {
         let bytes = vec![0u8; Sample::MAX_ENCODED_LEN + 1];
-        assert!(matches!(decode::<Sample>(&bytes), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            decode::<Sample>(&bytes),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn rejects_lengths_over_bound() {
         // n = 0, flag = false, 5 items (bound is 4).
         let bytes = [0u8, 0, 5, 1, 1, 1, 1, 1, 0];
-        assert!(matches!(decode::<Sample>(&bytes), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            decode::<Sample>(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
         // The same bytes with a length of 4 decode.
         let ok = [0u8, 0, 4, 1, 1, 1, 1, 0];
         assert!(decode::<Sample>(&ok).is_ok());
@@ -435,7 +556,9 @@ mod tests {
         struct W {
             b: BoundedBytes<2>,
         }
-        let w = W { b: BoundedBytes::try_from_slice(&[0xab, 0x01]).unwrap() };
+        let w = W {
+            b: BoundedBytes::try_from_slice(&[0xab, 0x01]).unwrap(),
+        };
         let text = toml::to_string(&w).unwrap();
         assert_eq!(text.trim(), "b = \"ab01\"");
         assert_eq!(toml::from_str::<W>(&text).unwrap(), w);

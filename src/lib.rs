@@ -7,17 +7,26 @@
 #![warn(missing_docs)]
 
 pub mod amount;
+pub mod block;
 pub mod bytes;
 pub mod crypto;
 pub mod encoding;
+pub mod genesis;
 pub mod hash;
 pub mod keyfile;
+pub mod limits;
 pub mod merkle;
+pub mod target;
+pub mod tx;
 
 pub use amount::Amount;
+pub use block::{Block, BlockHeader, ProofOfSpace, UnsignedHeader};
 pub use crypto::{Address, Keypair, PublicKey, Signature, SigningDomain};
 pub use encoding::{BoundedBytes, BoundedVec, Canonical, DecodeError, decode, encode};
+pub use genesis::{Genesis, GenesisConfig};
 pub use hash::Hash;
+pub use target::Target;
+pub use tx::{ChainId, Coinbase, CoinbaseOutput, Transfer, UnsignedTransfer};
 
 /// Block height: the genesis block is height 0.
 pub type Height = u64;

@@ -1,0 +1,24 @@
+//! `spacetime keys`: create and inspect key files.
+
+use std::io::Write;
+
+use spacetime::Keypair;
+use spacetime::keyfile::{read_key_file, write_key_file};
+
+use super::{CliError, KeysCommand};
+
+pub(super) fn run(cmd: KeysCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    match cmd {
+        KeysCommand::New { out: path, force } => {
+            let key = Keypair::generate();
+            write_key_file(&path, &key, force)?;
+            writeln!(out, "wrote {}", path.display())?;
+            writeln!(out, "public key: {}", key.public())?;
+        }
+        KeysCommand::Show { file } => {
+            let key = read_key_file(&file)?;
+            writeln!(out, "public key: {}", key.public())?;
+        }
+    }
+    Ok(())
+}

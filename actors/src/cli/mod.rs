@@ -1,0 +1,179 @@
+//! Command-line interface: argument definitions and dispatch to the subcommands.
+
+mod genesis;
+mod keys;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use spacetime::genesis::{GenesisConfig, GenesisError};
+use spacetime::keyfile::KeyFileError;
+
+/// Spacetime: a Proof-of-Space-Time blockchain node.
+#[derive(Debug, Parser)]
+#[command(name = "spacetime", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and inspect sr25519 key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show a network's genesis configuration and block.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+}
+
+/// `spacetime keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new key pair from the OS RNG and write it to a key file (mode 0600).
+    New {
+        /// Where to write the key file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace an existing file at FILE.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public key (the account address) stored in a key file.
+    Show {
+        /// The key file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `spacetime genesis ...`
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Print the network id, the genesis header and the full configuration.
+    Show(NetworkArgs),
+    /// Print only the network id (the genesis block hash).
+    Hash(NetworkArgs),
+}
+
+/// Which network: a built-in one or a genesis TOML file.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    /// A built-in network: dev or testnet.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "config",
+        default_value = "dev"
+    )]
+    pub network: String,
+    /// A genesis configuration file (TOML) instead of a built-in network.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Why a command failed; printed as one line by the binary.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A key file problem.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// A genesis configuration problem.
+    #[error("{0}")]
+    Genesis(#[from] GenesisError),
+    /// A file given on the command line could not be read.
+    #[error("cannot read {}: {error}", .path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// Writing the output failed (for example a closed pipe).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Runs a parsed command line, writing its normal output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Command::Keys(cmd) => keys::run(cmd, out),
+        Command::Genesis(cmd) => genesis::run(cmd, out),
+    }
+}
+
+impl NetworkArgs {
+    /// Loads the chosen genesis configuration.
+    pub fn load(&self) -> Result<GenesisConfig, CliError> {
+        match &self.config {
+            Some(path) => {
+                let text = read_text_file(path, spacetime::genesis::MAX_GENESIS_TOML_BYTES)?;
+                GenesisConfig::from_toml_str(&text)
+                    .map_err(|e| CliError::Genesis(with_file_context(e, path)))
+            }
+            None => Ok(GenesisConfig::builtin(&self.network)?),
+        }
+    }
+}
+
+fn with_file_context(e: GenesisError, path: &std::path::Path) -> GenesisError {
+    match e {
+        GenesisError::Parse(msg) => GenesisError::Parse(format!(
+            "{}: {}",
+            path.display(),
+            msg.lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+        other => other,
+    }
+}
+
+/// Reads a UTF-8 text file of at most `limit` bytes.
+fn read_text_file(path: &std::path::Path, limit: usize) -> Result<String, CliError> {
+    use std::io::Read;
+    let err = |error| CliError::ReadFile {
+        path: path.to_owned(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let mut text = String::new();
+    file.take(limit as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(err)?;
+    if text.len() > limit {
+        return Err(err(std::io::Error::other(format!(
+            "file is larger than {limit} bytes"
+        ))));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parse_errors_are_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        std::fs::write(&path, "[network]\nname = 5\n").unwrap();
+        let args = NetworkArgs {
+            network: "dev".into(),
+            config: Some(path),
+        };
+        let msg = args.load().unwrap_err().to_string();
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("g.toml"), "{msg}");
+    }
+}

@@ -1,0 +1,565 @@
+//! The genesis configuration: every consensus parameter of a network, as TOML.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{MAX_CHECKPOINTS, MAX_NETWORK_NAME_BYTES, MAX_PREMINE_ALLOCATIONS};
+use crate::{Address, Amount, Hash, Height, Target, TimestampMs};
+
+/// Why a genesis configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// The text is not valid TOML for this format (syntax, types, unknown or missing fields).
+    #[error("invalid genesis config: {0}")]
+    Parse(String),
+    /// A field has a value the protocol cannot run with.
+    #[error("invalid genesis config: `{field}` {reason}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `network.epoch_ms`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No built-in network has this name.
+    #[error("unknown network `{0}` (built-in networks: dev, testnet)")]
+    UnknownNetwork(String),
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
+    GenesisError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A network's genesis configuration. Its hash is committed in the genesis block, so changing
+/// any field makes a different network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisConfig {
+    /// Identity and timing.
+    pub network: NetworkParams,
+    /// Fork choice and maturity rules.
+    pub consensus: ConsensusParams,
+    /// Difficulty adjustment.
+    pub difficulty: DifficultyParams,
+    /// Plot format and proof-of-space parameters.
+    pub plot: PlotParams,
+    /// Block reward schedule.
+    pub emission: EmissionConfig,
+    /// Coins that exist from genesis, spendable at once.
+    #[serde(default)]
+    pub premine: Vec<Allocation>,
+    /// Known-good blocks; a chain that disagrees at a checkpoint height is refused.
+    #[serde(default)]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// Network identity and timing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkParams {
+    /// Short lowercase name (`dev`, `testnet`, ...).
+    pub name: String,
+    /// Start of epoch 0, in milliseconds since the Unix epoch.
+    pub genesis_time_ms: TimestampMs,
+    /// Length of an epoch in milliseconds; at most one block per epoch.
+    pub epoch_ms: u64,
+    /// The block interval the difficulty adjustment aims for; at least one epoch.
+    pub target_block_time_ms: u64,
+    /// How far ahead of the local clock a block's timestamp may be.
+    pub max_future_drift_ms: u64,
+}
+
+/// Fork choice and maturity rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusParams {
+    /// Deepest reorganisation a node accepts.
+    pub max_reorg_depth: u64,
+    /// Blocks before a coinbase credit becomes spendable.
+    pub coinbase_maturity: u64,
+}
+
+/// The difficulty adjustment algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifficultyAlgorithm {
+    /// ASERT (aserti3-2d style): exponential in the schedule error, anchored at genesis.
+    Asert,
+}
+
+/// Difficulty adjustment parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DifficultyParams {
+    /// The algorithm.
+    pub algorithm: DifficultyAlgorithm,
+    /// Target of the first blocks.
+    pub initial_target: Target,
+    /// Time ahead of (behind) schedule that halves (doubles) the target.
+    pub half_life_ms: u64,
+}
+
+/// Plot parameters (see `docs/plots.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotParams {
+    /// log2 of G, the number of 32-byte leaves a group yields.
+    pub group_leaves_log2: u8,
+    /// W: how many earlier chain steps each step of a group's hash chain depends on.
+    pub chain_window: u32,
+    /// B: a challenge makes only one bucket of groups in B eligible.
+    pub buckets: u32,
+    /// Smallest plot, in groups.
+    pub min_groups: u64,
+    /// Largest plot, in groups.
+    pub max_groups: u64,
+}
+
+/// Block reward schedule (see `docs/emission.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmissionConfig {
+    /// Reward of the first block, in smallest units.
+    pub initial_reward: Amount,
+    /// Total supply (premine included) that issuance never exceeds.
+    #[serde(default)]
+    pub cap: Option<Amount>,
+    /// Smallest reward while the cap is not reached.
+    #[serde(default)]
+    pub floor: Amount,
+    /// Schedules in activation order; the first activates at height 0.
+    pub schedules: Vec<ScheduleVersion>,
+}
+
+/// A schedule and the height from which it applies.
+///
+/// In TOML it is one table: `activation_height`, `type`, and the fields of that type only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawScheduleVersion", into = "RawScheduleVersion")]
+pub struct ScheduleVersion {
+    /// First height at which this schedule applies.
+    pub activation_height: Height,
+    /// The curve.
+    pub schedule: Schedule,
+}
+
+/// The reward curves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// The reward halves every `interval` blocks.
+    Halving {
+        /// Blocks between halvings.
+        interval: u64,
+    },
+    /// The reward halves smoothly every `half_life_blocks` blocks.
+    ExponentialDecay {
+        /// Blocks for the reward to halve.
+        half_life_blocks: u64,
+    },
+    /// The reward drops by a fixed amount each block.
+    LinearDecay {
+        /// Decrease per block, in smallest units.
+        decrease_per_block: Amount,
+    },
+    /// The same reward every block.
+    Fixed {
+        /// Reward per block.
+        reward: Amount,
+    },
+    /// Rewards by explicit height ranges.
+    CustomTable {
+        /// Non-overlapping ranges in ascending order.
+        ranges: Vec<TableRange>,
+    },
+}
+
+/// Names of the schedule types in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScheduleType {
+    Halving,
+    ExponentialDecay,
+    LinearDecay,
+    Fixed,
+    CustomTable,
+}
+
+/// The TOML form of a [`ScheduleVersion`]: every field of every type, each optional.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScheduleVersion {
+    activation_height: Height,
+    #[serde(rename = "type")]
+    kind: ScheduleType,
+    #[serde(default)]
+    interval: Option<u64>,
+    #[serde(default)]
+    half_life_blocks: Option<u64>,
+    #[serde(default)]
+    decrease_per_block: Option<Amount>,
+    #[serde(default)]
+    reward: Option<Amount>,
+    #[serde(default)]
+    ranges: Option<Vec<TableRange>>,
+}
+
+impl TryFrom<RawScheduleVersion> for ScheduleVersion {
+    type Error = String;
+    fn try_from(raw: RawScheduleVersion) -> Result<Self, String> {
+        let type_name = match raw.kind {
+            ScheduleType::Halving => "halving",
+            ScheduleType::ExponentialDecay => "exponential_decay",
+            ScheduleType::LinearDecay => "linear_decay",
+            ScheduleType::Fixed => "fixed",
+            ScheduleType::CustomTable => "custom_table",
+        };
+        let present = [
+            ("interval", raw.interval.is_some()),
+            ("half_life_blocks", raw.half_life_blocks.is_some()),
+            ("decrease_per_block", raw.decrease_per_block.is_some()),
+            ("reward", raw.reward.is_some()),
+            ("ranges", raw.ranges.is_some()),
+        ];
+        let wanted = match raw.kind {
+            ScheduleType::Halving => "interval",
+            ScheduleType::ExponentialDecay => "half_life_blocks",
+            ScheduleType::LinearDecay => "decrease_per_block",
+            ScheduleType::Fixed => "reward",
+            ScheduleType::CustomTable => "ranges",
+        };
+        for (name, is_present) in present {
+            if is_present && name != wanted {
+                return Err(format!(
+                    "field `{name}` does not apply to schedule type `{type_name}`"
+                ));
+            }
+        }
+        let missing = || format!("schedule type `{type_name}` needs field `{wanted}`");
+        let schedule = match raw.kind {
+            ScheduleType::Halving => Schedule::Halving {
+                interval: raw.interval.ok_or_else(missing)?,
+            },
+            ScheduleType::ExponentialDecay => Schedule::ExponentialDecay {
+                half_life_blocks: raw.half_life_blocks.ok_or_else(missing)?,
+            },
+            ScheduleType::LinearDecay => Schedule::LinearDecay {
+                decrease_per_block: raw.decrease_per_block.ok_or_else(missing)?,
+            },
+            ScheduleType::Fixed => Schedule::Fixed {
+                reward: raw.reward.ok_or_else(missing)?,
+            },
+            ScheduleType::CustomTable => Schedule::CustomTable {
+                ranges: raw.ranges.ok_or_else(missing)?,
+            },
+        };
+        Ok(Self {
+            activation_height: raw.activation_height,
+            schedule,
+        })
+    }
+}
+
+impl From<ScheduleVersion> for RawScheduleVersion {
+    fn from(v: ScheduleVersion) -> Self {
+        let mut raw = RawScheduleVersion {
+            activation_height: v.activation_height,
+            kind: ScheduleType::Fixed,
+            interval: None,
+            half_life_blocks: None,
+            decrease_per_block: None,
+            reward: None,
+            ranges: None,
+        };
+        match v.schedule {
+            Schedule::Halving { interval } => {
+                raw.kind = ScheduleType::Halving;
+                raw.interval = Some(interval);
+            }
+            Schedule::ExponentialDecay { half_life_blocks } => {
+                raw.kind = ScheduleType::ExponentialDecay;
+                raw.half_life_blocks = Some(half_life_blocks);
+            }
+            Schedule::LinearDecay { decrease_per_block } => {
+                raw.kind = ScheduleType::LinearDecay;
+                raw.decrease_per_block = Some(decrease_per_block);
+            }
+            Schedule::Fixed { reward } => raw.reward = Some(reward),
+            Schedule::CustomTable { ranges } => {
+                raw.kind = ScheduleType::CustomTable;
+                raw.ranges = Some(ranges);
+            }
+        }
+        raw
+    }
+}
+
+/// One row of a custom reward table: heights `start..end` pay `reward`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRange {
+    /// First height of the range.
+    pub start: Height,
+    /// First height after the range.
+    pub end: Height,
+    /// Reward per block in the range.
+    pub reward: Amount,
+}
+
+/// Coins credited to an address at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allocation {
+    /// Recipient.
+    pub address: Address,
+    /// Amount in smallest units.
+    pub amount: Amount,
+}
+
+/// A block every valid chain of the network contains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Height of the block.
+    pub height: Height,
+    /// Its hash.
+    pub hash: Hash,
+}
+
+/// Largest accepted genesis TOML text, so a huge file is refused before parsing.
+pub const MAX_GENESIS_TOML_BYTES: usize = 4 * 1024 * 1024;
+
+impl GenesisConfig {
+    /// Parses and validates a TOML genesis configuration.
+    pub fn from_toml_str(text: &str) -> Result<Self, GenesisError> {
+        if text.len() > MAX_GENESIS_TOML_BYTES {
+            return Err(GenesisError::Parse(format!(
+                "{} bytes exceeds the limit of {MAX_GENESIS_TOML_BYTES}",
+                text.len()
+            )));
+        }
+        let config: Self = toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml_string(&self) -> String {
+        match toml::to_string(self) {
+            Ok(s) => s,
+            Err(e) => unreachable!("genesis config always serializes to TOML: {e}"),
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        self.validate_network()?;
+        self.validate_consensus()?;
+        self.validate_plot()?;
+        self.validate_emission()?;
+        self.validate_premine()?;
+        self.validate_checkpoints()
+    }
+
+    fn validate_network(&self) -> Result<(), GenesisError> {
+        let n = &self.network;
+        if n.name.is_empty() || n.name.len() > MAX_NETWORK_NAME_BYTES {
+            return Err(invalid(
+                "network.name",
+                format!("must be 1 to {MAX_NETWORK_NAME_BYTES} bytes"),
+            ));
+        }
+        if !n
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "network.name",
+                "may contain only a-z, 0-9, '-' and '_'",
+            ));
+        }
+        if n.epoch_ms == 0 {
+            return Err(invalid("network.epoch_ms", "must be greater than zero"));
+        }
+        if n.target_block_time_ms < n.epoch_ms {
+            return Err(invalid(
+                "network.target_block_time_ms",
+                format!(
+                    "({}) must be at least one epoch ({} ms)",
+                    n.target_block_time_ms, n.epoch_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_consensus(&self) -> Result<(), GenesisError> {
+        if self.consensus.max_reorg_depth == 0 {
+            return Err(invalid("consensus.max_reorg_depth", "must be at least 1"));
+        }
+        let d = &self.difficulty;
+        if d.initial_target == Target::ZERO {
+            return Err(invalid(
+                "difficulty.initial_target",
+                "must be greater than zero",
+            ));
+        }
+        if d.half_life_ms < self.network.target_block_time_ms {
+            return Err(invalid(
+                "difficulty.half_life_ms",
+                "must be at least one target block time",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_plot(&self) -> Result<(), GenesisError> {
+        let p = &self.plot;
+        if !(1..=24).contains(&p.group_leaves_log2) {
+            return Err(invalid(
+                "plot.group_leaves_log2",
+                "must be between 1 and 24",
+            ));
+        }
+        if p.chain_window == 0 || u64::from(p.chain_window) > 1u64 << p.group_leaves_log2 {
+            return Err(invalid(
+                "plot.chain_window",
+                "must be between 1 and the group size",
+            ));
+        }
+        if p.buckets == 0 {
+            return Err(invalid("plot.buckets", "must be at least 1"));
+        }
+        if p.min_groups == 0 || p.min_groups > p.max_groups {
+            return Err(invalid(
+                "plot.min_groups",
+                "must be at least 1 and at most plot.max_groups",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_emission(&self) -> Result<(), GenesisError> {
+        let e = &self.emission;
+        if e.floor > e.initial_reward {
+            return Err(invalid(
+                "emission.floor",
+                "must not exceed emission.initial_reward",
+            ));
+        }
+        let Some(first) = e.schedules.first() else {
+            return Err(invalid(
+                "emission.schedules",
+                "must list at least one schedule",
+            ));
+        };
+        if first.activation_height != 0 {
+            return Err(invalid(
+                "emission.schedules[0].activation_height",
+                "must be 0",
+            ));
+        }
+        for (i, pair) in e.schedules.windows(2).enumerate() {
+            if pair[1].activation_height <= pair[0].activation_height {
+                return Err(invalid(
+                    format!("emission.schedules[{}].activation_height", i + 1),
+                    "must be greater than the previous schedule's",
+                ));
+            }
+        }
+        for (i, version) in e.schedules.iter().enumerate() {
+            let field = |name: &str| format!("emission.schedules[{i}].{name}");
+            match &version.schedule {
+                Schedule::Halving { interval: 0 } => {
+                    return Err(invalid(field("interval"), "must be at least 1"));
+                }
+                Schedule::ExponentialDecay {
+                    half_life_blocks: 0,
+                } => {
+                    return Err(invalid(field("half_life_blocks"), "must be at least 1"));
+                }
+                Schedule::CustomTable { ranges } => {
+                    for (j, r) in ranges.iter().enumerate() {
+                        if r.start >= r.end {
+                            return Err(invalid(
+                                field(&format!("ranges[{j}]")),
+                                "must have start < end",
+                            ));
+                        }
+                        if j > 0 && r.start < ranges[j - 1].end {
+                            return Err(invalid(
+                                field(&format!("ranges[{j}]")),
+                                "overlaps or precedes the previous range",
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_premine(&self) -> Result<(), GenesisError> {
+        if self.premine.len() > MAX_PREMINE_ALLOCATIONS {
+            return Err(invalid(
+                "premine",
+                format!("has more than {MAX_PREMINE_ALLOCATIONS} allocations"),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total = Amount::ZERO;
+        for (i, a) in self.premine.iter().enumerate() {
+            if a.amount == Amount::ZERO {
+                return Err(invalid(
+                    format!("premine[{i}].amount"),
+                    "must be greater than zero",
+                ));
+            }
+            if !seen.insert(a.address) {
+                return Err(invalid(format!("premine[{i}].address"), "appears twice"));
+            }
+            total = total.checked_add(a.amount).ok_or_else(|| {
+                invalid(
+                    format!("premine[{i}].amount"),
+                    "makes the premine total overflow",
+                )
+            })?;
+        }
+        if let Some(cap) = self.emission.cap
+            && total > cap
+        {
+            return Err(invalid(
+                "premine",
+                format!("total {total} exceeds emission.cap {cap}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_checkpoints(&self) -> Result<(), GenesisError> {
+        if self.checkpoints.len() > MAX_CHECKPOINTS {
+            return Err(invalid(
+                "checkpoints",
+                format!("has more than {MAX_CHECKPOINTS} entries"),
+            ));
+        }
+        let mut previous = 0;
+        for (i, c) in self.checkpoints.iter().enumerate() {
+            if c.height <= previous {
+                return Err(invalid(
+                    format!("checkpoints[{i}].height"),
+                    "must be above 0 and above the previous checkpoint",
+                ));
+            }
+            previous = c.height;
+        }
+        Ok(())
+    }
+
+    /// The premine total (validated configs never overflow).
+    pub fn premine_total(&self) -> Amount {
+        Amount::try_sum(self.premine.iter().map(|a| a.amount)).unwrap_or(Amount::MAX)
+    }
+}
