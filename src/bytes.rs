@@ -221,6 +221,8 @@ mod tests {
     #[test]
     fn hex_round_trip() {
         let v = Six([0, 1, 0xab, 0xcd, 0xef, 0xff]);
+        assert_eq!(Six::LEN, 6);
+        assert_eq!(v.as_bytes(), &[0, 1, 0xab, 0xcd, 0xef, 0xff]);
         assert_eq!(v.to_string(), "0001abcdefff");
         assert_eq!("0001ABCDEFFF".parse::<Six>(), Ok(v));
         assert_eq!("0x0001abcdefff".parse::<Six>(), Ok(v));

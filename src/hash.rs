@@ -19,8 +19,10 @@ pub mod tags {
     pub const MERKLE_LEAF: &[u8] = b"merkle-leaf";
     /// Merkle tree inner node.
     pub const MERKLE_NODE: &[u8] = b"merkle-node";
-    /// Merkle root of an empty list.
+    /// Merkle tree hash of an empty list.
     pub const MERKLE_EMPTY: &[u8] = b"merkle-empty";
+    /// Merkle root: the leaf count bound to the tree hash.
+    pub const MERKLE_ROOT: &[u8] = b"merkle-root";
     /// Transfer transaction id.
     pub const TRANSFER_ID: &[u8] = b"transfer-id";
     /// Coinbase transaction id.

@@ -24,7 +24,7 @@
 //! in the target's directory, created with mode 0600, syncs it, moves it into place atomically and
 //! syncs the directory. It does not create missing directories; the caller decides where keys
 //! live. [`read_key_file`] refuses, on Unix, a file that group or others may access, and never
-//! reads more than [`KEY_FILE_LEN`]` + 1` bytes.
+//! reads more than 79 bytes, however large the file.
 
 use core::fmt;
 use std::ffi::{OsStr, OsString};
@@ -105,11 +105,11 @@ impl KeyFormatError {
                     }
                     KeyFormatError::UnsupportedVersion(v) => write!(
                         f,
-                        "has unsupported format version {v} (this build reads version {FORMAT_VERSION})"
+                        "has unsupported format version {v} (this build reads {FORMAT_VERSION})"
                     ),
                     KeyFormatError::UnsupportedKind(k) => write!(
                         f,
-                        "holds unsupported key kind {k} (this build reads kind {KIND_SR25519}, sr25519)"
+                        "holds unsupported key kind {k} (this build reads {KIND_SR25519}, sr25519)"
                     ),
                     KeyFormatError::Corrupted => f.write_str("is corrupted (checksum mismatch)"),
                     KeyFormatError::PublicKeyMismatch => {
@@ -153,7 +153,10 @@ pub enum KeyFileError {
         error: io::Error,
     },
     /// The directory to write into does not exist (it is not created automatically).
-    #[error("cannot write key file {}: directory {} does not exist", .path.display(), .dir.display())]
+    #[error(
+        "cannot write key file {}: directory {} does not exist",
+        .path.display(), .dir.display()
+    )]
     DirectoryMissing {
         /// The key file.
         path: PathBuf,
@@ -226,6 +229,7 @@ pub enum KeyFileError {
 }
 
 /// The 78-byte key file holding `key` (see the module documentation for the layout).
+#[must_use]
 pub fn encode_key_file(key: &Keypair) -> [u8; KEY_FILE_LEN] {
     let mut out = [0u8; KEY_FILE_LEN];
     out[..VERSION_AT].copy_from_slice(&MAGIC);
@@ -269,7 +273,7 @@ pub fn decode_key_file(bytes: &[u8]) -> Result<Keypair, KeyFormatError> {
     Ok(key)
 }
 
-/// Writes `key` to `path` atomically with mode 0600; an existing file is replaced only if `overwrite`.
+/// Writes `key` to `path` atomically with mode 0600; replaces an existing file only if `overwrite`.
 ///
 /// The key is written to a temporary file in the same directory (created with `O_EXCL` and mode
 /// 0600, so it is never readable by others), synced, then renamed over `path` (`overwrite`) or
@@ -451,7 +455,7 @@ impl TempFile {
                     return Ok((temp, file));
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                    last_error = Some(error)
+                    last_error = Some(error);
                 }
                 Err(error) => return Err(error),
             }
@@ -818,10 +822,10 @@ mod tests {
         let missing = dir.path().join("nope");
         let path = missing.join("node.key");
         let err = write_key_file(&path, &key(), false).unwrap_err();
-        assert!(
-            matches!(&err, KeyFileError::DirectoryMissing { path: p, dir: d } if *p == path && *d == missing),
-            "{err}"
-        );
+        let KeyFileError::DirectoryMissing { path: p, dir: d } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((p, d), (&path, &missing));
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(!missing.exists());
     }
@@ -846,10 +850,10 @@ mod tests {
         for mode in [0o644, 0o640, 0o604, 0o660, 0o610, 0o601, 0o700 | 0o007] {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
             let err = read_key_file(&path).unwrap_err();
-            assert!(
-                matches!(&err, KeyFileError::PermissionsTooOpen { path: p, mode: m } if *p == path && *m == mode),
-                "{mode:o}: {err}"
-            );
+            let KeyFileError::PermissionsTooOpen { path: p, mode: m } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!((p, *m), (&path, mode));
             assert!(
                 err.to_string()
                     .contains(&format!("chmod 600 {}", path.display())),
@@ -874,10 +878,10 @@ mod tests {
         for len in 0..KEY_FILE_LEN {
             write_raw(&path, &bytes[..len]);
             let err = read_key_file(&path).unwrap_err();
-            assert!(
-                matches!(err, KeyFileError::Format { error: KeyFormatError::Truncated { found }, .. } if found == len),
-                "{len}: {err}"
-            );
+            let KeyFileError::Format { error, .. } = err else {
+                panic!("{len}: {err}")
+            };
+            assert_eq!(error, KeyFormatError::Truncated { found: len });
         }
     }
 
@@ -901,10 +905,10 @@ mod tests {
         );
         write_raw(&path, &vec![0u8; 1 << 20]);
         let err = read_key_file(&path).unwrap_err();
-        assert!(
-            matches!(err, KeyFileError::Format { error: KeyFormatError::TooLong { found }, .. } if found == 1 << 20),
-            "{err}"
-        );
+        let KeyFileError::Format { error, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(error, KeyFormatError::TooLong { found: 1 << 20 });
     }
 
     #[test]
@@ -938,10 +942,10 @@ mod tests {
     fn missing_file_and_directory_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let err = read_key_file(&dir.path().join("absent.key")).unwrap_err();
-        assert!(
-            matches!(&err, KeyFileError::Read { error, .. } if error.kind() == io::ErrorKind::NotFound),
-            "{err}"
-        );
+        let KeyFileError::Read { error, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
         assert!(
             err.to_string().starts_with("cannot read key file "),
             "{err}"

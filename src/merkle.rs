@@ -7,10 +7,12 @@
 //! - **leaf**: `hash(MERKLE_LEAF, leaf_bytes)` ([`leaf_hash`]);
 //! - **inner node**: `hash_parts(MERKLE_NODE, &[left, right])` over the two 32-byte child
 //!   hashes ([`node_hash`]);
-//! - **empty list**: the root is `hash(MERKLE_EMPTY, b"")` ([`empty_root`]);
-//! - **one leaf**: the root is that leaf's hash.
+//! - **tree hash** `MTH`: of the empty list `hash(MERKLE_EMPTY, b"")`, of one leaf that leaf's
+//!   hash, of more leaves as below;
+//! - **root**: `hash_parts(MERKLE_ROOT, &[n as 8 little-endian bytes, MTH])` ([`commit_count`]),
+//!   so the root commits to the leaf count `n` as well as to the leaves.
 //!
-//! The shape is the Merkle Tree Hash of RFC 6962 / RFC 9162 section 2.1.1. For `n > 1` leaves
+//! The tree hash is the Merkle Tree Hash of RFC 6962 / RFC 9162 section 2.1.1. For `n > 1` leaves
 //! `D[0..n]`, let `k` be the largest power of two smaller than `n`; then
 //! `MTH(D[0..n]) = node(MTH(D[0..k]), MTH(D[k..n]))`. Built level by level, this is: hash
 //! adjacent pairs left to right, and carry an unpaired last node up to the next level
@@ -21,8 +23,8 @@
 //! Bitcoin pairs an odd last node with a copy of itself, so `[a, b, c]` and `[a, b, c, c]` have
 //! the same root (CVE-2012-2459), and it hashes leaves and inner nodes identically, so a 64-byte
 //! leaf can pose as an inner node. Neither is possible here: the tree shape is a function of the
-//! leaf count alone, distinct counts give distinct shapes, and leaves, inner nodes and the empty
-//! root live in three separate hash domains. Walking down two trees with equal roots, every
+//! leaf count alone, distinct counts give distinct shapes, leaves, inner nodes and the empty
+//! tree live in three separate hash domains, and the root commits to the count besides. Walking down two trees with equal roots, every
 //! step either matches (same domain, same children) or exhibits a BLAKE2b collision, so equal
 //! roots mean equal leaf lists.
 //!
@@ -39,14 +41,13 @@
 //! [`verify_proof`] runs the RFC 9162 section 2.1.3.2 algorithm, which also rejects a path whose
 //! length is wrong for `(leaf_index, leaf_count)`.
 //!
-//! A proof authenticates the leaf against the root. It does **not** by itself authenticate
-//! `leaf_count`: as in Certificate Transparency, where the tree size comes from a signed tree
-//! head, a verifier must take the count from a trusted source (the block header) and compare it
-//! with `proof.leaf_count`. For example, the proof of leaf 0 in a 3-leaf tree also verifies
-//! with `leaf_count = 4`, because both paths hash the siblings in the same order.
-//! [`verify_proof_for_hash`] additionally trusts its caller that `leaf_hash` really is a leaf
-//! hash (computed with [`leaf_hash`]), since an inner node passed as a "leaf" of a smaller tree
-//! can verify against the same root.
+//! A proof authenticates the leaf, its index and the leaf count against the root. In plain
+//! RFC 9162 the count is not authenticated (Certificate Transparency takes it from a signed tree
+//! head): the proof of leaf 0 of a 3-leaf tree also verifies with a count of 4, because both
+//! paths hash the siblings in the same order. Our headers carry no transaction count, so the
+//! root binds it instead, and a light client learns the exact position of a transaction.
+//! [`verify_proof_for_hash`] trusts its caller that `leaf_hash` really is a leaf hash (computed
+//! with [`leaf_hash`]); [`verify_proof`] hashes the leaf itself.
 
 use crate::encoding::{BoundedVec, Canonical};
 use crate::hash::{Hash, Hasher, tags};
@@ -70,9 +71,22 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.finalize()
 }
 
-/// The root of the empty list: `hash(MERKLE_EMPTY, b"")`.
-pub fn empty_root() -> Hash {
+/// The tree hash of the empty list: `hash(MERKLE_EMPTY, b"")`.
+fn empty_tree_hash() -> Hash {
     Hasher::new(tags::MERKLE_EMPTY).finalize()
+}
+
+/// The root of the empty list.
+pub fn empty_root() -> Hash {
+    commit_count(0, &empty_tree_hash())
+}
+
+/// The root of a tree of `count` leaves whose RFC 6962 tree hash is `tree_hash`.
+#[inline]
+pub fn commit_count(count: u64, tree_hash: &Hash) -> Hash {
+    let mut h = Hasher::new(tags::MERKLE_ROOT);
+    h.update(&count.to_le_bytes()).update(&tree_hash.0);
+    h.finalize()
 }
 
 /// The Merkle root of `leaves` (see the module documentation for the rules).
@@ -147,10 +161,11 @@ impl MerkleBuilder {
     pub fn finish(self) -> Hash {
         let live = self.count.count_ones() as usize;
         let mut roots = self.stack[..live].iter().rev();
-        match roots.next() {
-            None => empty_root(),
+        let tree_hash = match roots.next() {
+            None => empty_tree_hash(),
             Some(&smallest) => roots.fold(smallest, |right, left| node_hash(left, &right)),
-        }
+        };
+        commit_count(self.count, &tree_hash)
     }
 }
 
@@ -187,7 +202,9 @@ impl MerkleTree {
             next.extend_from_slice(odd);
             levels.push(core::mem::replace(&mut current, next));
         }
-        let root = current.first().copied().unwrap_or_else(empty_root);
+        let tree_hash = current.first().copied().unwrap_or_else(empty_tree_hash);
+        let count = levels.first().map_or(current.len(), Vec::len) as u64;
+        let root = commit_count(count, &tree_hash);
         levels.push(current);
         Self { levels, root }
     }
@@ -323,7 +340,7 @@ pub fn verify_proof_for_hash(
     if snode != 0 {
         return Err(path_length_error());
     }
-    if r != *root {
+    if commit_count(count, &r) != *root {
         return Err(MerkleError::RootMismatch);
     }
     Ok(())
@@ -354,17 +371,23 @@ mod tests {
     use std::collections::HashSet;
 
     /// The RFC 6962 recursive definition, written independently of the code under test.
-    fn reference_root<L: AsRef<[u8]>>(leaves: &[L]) -> Hash {
+    fn reference_tree_hash<L: AsRef<[u8]>>(leaves: &[L]) -> Hash {
         match leaves {
             [] => hash(tags::MERKLE_EMPTY, b""),
             [leaf] => hash(tags::MERKLE_LEAF, leaf.as_ref()),
             _ => {
                 let k = split_point(leaves.len());
-                let left = reference_root(&leaves[..k]);
-                let right = reference_root(&leaves[k..]);
+                let left = reference_tree_hash(&leaves[..k]);
+                let right = reference_tree_hash(&leaves[k..]);
                 hash_parts(tags::MERKLE_NODE, &[&left.0, &right.0])
             }
         }
+    }
+
+    /// The root: the count bound to the tree hash.
+    fn reference_root<L: AsRef<[u8]>>(leaves: &[L]) -> Hash {
+        let count = (leaves.len() as u64).to_le_bytes();
+        hash_parts(tags::MERKLE_ROOT, &[&count, &reference_tree_hash(leaves).0])
     }
 
     /// RFC 9162 section 2.1.3.1 `PATH(m, D[n])`, written recursively.
@@ -375,11 +398,11 @@ mod tests {
         let k = split_point(leaves.len());
         if m < k {
             let mut path = reference_path(m, &leaves[..k]);
-            path.push(reference_root(&leaves[k..]));
+            path.push(reference_tree_hash(&leaves[k..]));
             path
         } else {
             let mut path = reference_path(m - k, &leaves[k..]);
-            path.push(reference_root(&leaves[..k]));
+            path.push(reference_tree_hash(&leaves[..k]));
             path
         }
     }
@@ -450,27 +473,28 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        // Computed independently with Python's hashlib.blake2b(digest_size=32).
+        // Computed independently with Python's hashlib.blake2b(digest_size=32): the tag length
+        // byte, the tag, the data; root = H(merkle-root, count as u64 LE || RFC 6962 MTH).
         let cases: [(Vec<Vec<u8>>, &str); 5] = [
             (
                 vec![],
-                "2828a481d97138fe740a21f5b9ec966f342ece29fcb8c5ae2e865fd4fb8f4e84",
+                "c53c2fd420a80e16e33a06c6f01f6b9a653269889ce47311a642cfed9e8d97a8",
             ),
             (
                 vec![vec![]],
-                "125770a34942a6e99f2afe46d3a73a633ca071b599037dbeeb603fdc6327151c",
+                "879998a0637b9e8829fcac5c46981fb8ef843e981dae4bfa34e64a4200e64472",
             ),
             (
                 vec![b"a".to_vec()],
-                "5126bd44e6c2282ee35a5210761a1aeb0b1d9725a80bc325b8d69e4b580dfcc1",
+                "abad030f2f94f1c4eb33ae35c261466e60f998adba8b3638e50627b8c4bb1a6b",
             ),
             (
                 vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
-                "afaf933f1dab1b48bebfd904c143e6220b52b7d23bba662aae950a6f94455b8c",
+                "83c9d4d12c24ced9139f463e339f43fbcdf59f3bbb36ff1637a78bea42f33cde",
             ),
             (
                 (0u8..7).map(|i| vec![i]).collect(),
-                "a1964dbde77368e3d94921a9f1e6fb4d2be7f62cd63dcddac579a1393d1a5a0b",
+                "1dacbea38c572972675543cb0fad1a3e42ebc305991b088bea23d191519917b1",
             ),
         ];
         for (leaves, hex) in cases {
@@ -487,9 +511,21 @@ mod tests {
         );
         assert_ne!(node_hash(&a, &b), node_hash(&b, &a));
         assert_eq!(leaf_hash(b"abc"), hash(tags::MERKLE_LEAF, b"abc"));
-        assert_eq!(empty_root(), hash(tags::MERKLE_EMPTY, b""));
+        let empty = hash(tags::MERKLE_EMPTY, b"");
+        assert_eq!(
+            empty_root(),
+            hash_parts(tags::MERKLE_ROOT, &[&[0; 8], &empty.0])
+        );
         assert_eq!(merkle_root::<&[u8]>(&[]), empty_root());
-        assert_eq!(merkle_root(&[b"abc"]), leaf_hash(b"abc"));
+        let one = leaf_hash(b"abc");
+        assert_eq!(
+            merkle_root(&[b"abc"]),
+            hash_parts(tags::MERKLE_ROOT, &[&[1, 0, 0, 0, 0, 0, 0, 0], &one.0])
+        );
+        assert_eq!(
+            commit_count(2, &one),
+            hash_parts(tags::MERKLE_ROOT, &[&2u64.to_le_bytes(), &one.0])
+        );
     }
 
     #[test]
@@ -693,10 +729,8 @@ mod tests {
                             expected: expected_path_len(i, other),
                             found: len,
                         })
-                    } else if sides(i, other) == sides(i, n) {
-                        // The root does not commit to the count: see the module documentation.
-                        Ok(())
                     } else {
+                        // Even where the sibling order matches, the root binds the count.
                         Err(MerkleError::RootMismatch)
                     };
                     assert_eq!(
@@ -710,15 +744,20 @@ mod tests {
     }
 
     #[test]
-    fn leaf_count_is_not_bound_by_the_root() {
-        // Documented limitation, shared with RFC 9162: verifiers must check the count.
+    fn leaf_count_is_bound_by_the_root() {
+        // In plain RFC 9162 this lying count verifies, because leaf 0 of 3 and of 4 leaves
+        // have the same sibling order; the count commitment refuses it.
         let tree = MerkleTree::from_leaves(&["a", "b", "c"]);
         let proof = tree.proof(0).expect("in range");
+        assert_eq!(sides(0, 3), sides(0, 4));
         let lying = MerkleProof {
             leaf_count: 4,
             ..proof
         };
-        assert_eq!(verify_proof(&tree.root(), b"a", &lying), Ok(()));
+        assert_eq!(
+            verify_proof(&tree.root(), b"a", &lying),
+            Err(MerkleError::RootMismatch)
+        );
     }
 
     #[test]
