@@ -162,7 +162,7 @@ fn mutated_valid_blocks() {
             let i = (rng.next() as usize) % bytes.len();
             bytes[i] = rng.next() as u8;
         }
-        if rng.next() % 8 == 0 {
+        if rng.next().is_multiple_of(8) {
             bytes.truncate((rng.next() as usize) % bytes.len());
         }
         check_all(&bytes);
