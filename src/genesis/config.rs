@@ -24,6 +24,23 @@ pub enum GenesisError {
     UnknownNetwork(String),
 }
 
+/// A one-line description of a TOML error: the line number, the line itself, and the message.
+fn parse_error(text: &str, e: &toml::de::Error) -> GenesisError {
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return GenesisError::Parse(message.to_owned());
+    };
+    let start = span.start.min(text.len());
+    let line_no = text.as_bytes()[..start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let shown: String = line.chars().take(80).collect();
+    GenesisError::Parse(format!("line {line_no} (`{shown}`): {message}"))
+}
+
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
     GenesisError::Invalid {
         field: field.into(),
@@ -338,7 +355,7 @@ impl GenesisConfig {
                 text.len()
             )));
         }
-        let config: Self = toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        let config: Self = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }

@@ -149,6 +149,12 @@ fn amounts_that_overflow_are_refused() {
     ))
     .unwrap_err();
     assert!(matches!(err, GenesisError::Parse(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("initial_reward = 18446744073709551616"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
     // Premine amounts that add up past u64.
     let big = format!(
         "{t}\n[[premine]]\naddress = \"{}\"\namount = {}\n\n[[premine]]\naddress = \"{}\"\namount = 2\n",

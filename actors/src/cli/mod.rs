@@ -121,14 +121,7 @@ impl NetworkArgs {
 
 fn with_file_context(e: GenesisError, path: &std::path::Path) -> GenesisError {
     match e {
-        GenesisError::Parse(msg) => GenesisError::Parse(format!(
-            "{}: {}",
-            path.display(),
-            msg.lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )),
+        GenesisError::Parse(msg) => GenesisError::Parse(format!("{}: {msg}", path.display())),
         other => other,
     }
 }
