@@ -224,8 +224,14 @@ impl Flavor for Compare<'_> {
 const MAX_PREALLOC_BYTES: usize = 64 * 1024;
 
 /// A `Vec<T>` of at most `N` elements; the bound is checked before allocation when decoding.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BoundedVec<T, const N: usize>(Vec<T>);
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
 
 /// A vector or byte string was longer than its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod amount;
 pub mod block;
 pub mod bytes;
 pub mod crypto;
+pub mod emission;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;

@@ -105,7 +105,7 @@ fn builtin_network_ids() {
     );
     assert_eq!(
         testnet.network_id.to_string(),
-        "0066986182e1dd20eabdf278588379566c5f0b4e333c0d37079063cdf005ce6f",
+        "e31d724c2895bfc5d582cfbc1112e17382eb27eef87257c9b7d680bb9aed0b4d",
         "testnet network id changed: a protocol change"
     );
 }

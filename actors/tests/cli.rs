@@ -208,3 +208,61 @@ fn usage_errors_and_help() {
     }
     assert!(spacetime(&["--version"]).status.success());
 }
+
+#[test]
+fn emission_table_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("dev.svg");
+    let out = spacetime(&[
+        "emission",
+        "--network",
+        "dev",
+        "--rows",
+        "5",
+        "--svg",
+        path_str(&svg),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("% of limit"), "{text}");
+    // Height 1 pays the dev initial reward, and the last row is at 99.99 % or more.
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..]
+                == ["1", "5000000000", "5000000000", "0.00%"]),
+        "{text}"
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("polyline"));
+
+    // A capped custom schedule from a file reports the cap height.
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../networks/dev.toml"))
+            .unwrap();
+    let capped = base.replace("floor = 0", "floor = 0\ncap = 50000000000");
+    let file = dir.path().join("capped.toml");
+    std::fs::write(&file, capped).unwrap();
+    let out = spacetime(&["emission", "--network", path_str(&file)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cap reached at:  height 10"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("100.00%"));
+
+    // A schedule that would overflow is refused, naming the problem.
+    let fixed = base.replace(
+        "type = \"halving\"\ninterval = 100000",
+        "type = \"fixed\"\nreward = 9000000000000000000",
+    );
+    std::fs::write(&file, fixed).unwrap();
+    assert_one_line_error(
+        &spacetime(&["emission", "--network", path_str(&file)]),
+        "exceeds the u64 range",
+    );
+    assert_one_line_error(
+        &spacetime(&["emission", "--network", "nope.toml"]),
+        "nope.toml",
+    );
+}

@@ -373,9 +373,9 @@ impl GenesisConfig {
         self.validate_network()?;
         self.validate_consensus()?;
         self.validate_plot()?;
-        self.validate_emission()?;
         self.validate_premine()?;
-        self.validate_checkpoints()
+        self.validate_checkpoints()?;
+        self.validate_emission()
     }
 
     fn validate_network(&self) -> Result<(), GenesisError> {
@@ -457,65 +457,12 @@ impl GenesisConfig {
         Ok(())
     }
 
+    /// Compiles the emission schedule, which checks every rule of `docs/emission.md`
+    /// (ordering, ranges, floor, and that the supply fits in a u64 at every height).
     fn validate_emission(&self) -> Result<(), GenesisError> {
-        let e = &self.emission;
-        if e.floor > e.initial_reward {
-            return Err(invalid(
-                "emission.floor",
-                "must not exceed emission.initial_reward",
-            ));
-        }
-        let Some(first) = e.schedules.first() else {
-            return Err(invalid(
-                "emission.schedules",
-                "must list at least one schedule",
-            ));
-        };
-        if first.activation_height != 0 {
-            return Err(invalid(
-                "emission.schedules[0].activation_height",
-                "must be 0",
-            ));
-        }
-        for (i, pair) in e.schedules.windows(2).enumerate() {
-            if pair[1].activation_height <= pair[0].activation_height {
-                return Err(invalid(
-                    format!("emission.schedules[{}].activation_height", i + 1),
-                    "must be greater than the previous schedule's",
-                ));
-            }
-        }
-        for (i, version) in e.schedules.iter().enumerate() {
-            let field = |name: &str| format!("emission.schedules[{i}].{name}");
-            match &version.schedule {
-                Schedule::Halving { interval: 0 } => {
-                    return Err(invalid(field("interval"), "must be at least 1"));
-                }
-                Schedule::ExponentialDecay {
-                    half_life_blocks: 0,
-                } => {
-                    return Err(invalid(field("half_life_blocks"), "must be at least 1"));
-                }
-                Schedule::CustomTable { ranges } => {
-                    for (j, r) in ranges.iter().enumerate() {
-                        if r.start >= r.end {
-                            return Err(invalid(
-                                field(&format!("ranges[{j}]")),
-                                "must have start < end",
-                            ));
-                        }
-                        if j > 0 && r.start < ranges[j - 1].end {
-                            return Err(invalid(
-                                field(&format!("ranges[{j}]")),
-                                "overlaps or precedes the previous range",
-                            ));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        crate::emission::Emission::new(&self.emission, self.premine_total())
+            .map(|_| ())
+            .map_err(|e| invalid(e.field, e.reason))
     }
 
     fn validate_premine(&self) -> Result<(), GenesisError> {

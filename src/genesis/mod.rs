@@ -14,6 +14,7 @@ pub use config::{
 };
 
 use crate::block::{Block, BlockHeader, HEADER_VERSION, ProofOfSpace, UnsignedHeader, tx_root};
+use crate::emission::Emission;
 use crate::encoding::{BoundedBytes, BoundedVec, hash_encoded};
 use crate::hash::{Hash, tags};
 use crate::tx::{ChainId, Coinbase};
@@ -52,19 +53,29 @@ pub struct Genesis {
     pub network_id: Hash,
     /// The chain id transfers must carry.
     pub chain_id: ChainId,
+    /// The compiled emission schedule.
+    pub emission: Emission,
 }
 
 impl Genesis {
     /// Validates `config` and builds its genesis block.
     pub fn new(config: GenesisConfig) -> Result<Self, GenesisError> {
         config.validate()?;
+        let emission = Emission::new(&config.emission, config.premine_total()).map_err(|e| {
+            GenesisError::Invalid {
+                field: e.field,
+                reason: e.reason,
+            }
+        })?;
         let block = genesis_block(&config);
         let network_id = block.hash();
+        let chain_id = ChainId::from_network_id(&network_id);
         Ok(Self {
             config,
             block,
             network_id,
-            chain_id: ChainId::from_network_id(&network_id),
+            chain_id,
+            emission,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to the subcommands.
 
+mod emission;
 mod genesis;
 mod keys;
 
@@ -28,6 +29,8 @@ pub enum Command {
     /// Show a network's genesis configuration and block.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Print a network's block reward schedule; optionally draw it as SVG.
+    Emission(emission::EmissionArgs),
 }
 
 /// `spacetime keys ...`
@@ -95,6 +98,14 @@ pub enum CliError {
     /// Writing the output failed (for example a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A file named on the command line could not be written.
+    #[error("cannot write {}: {error}", .path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
 }
 
 /// Runs a parsed command line, writing its normal output to `out`.
@@ -102,6 +113,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Keys(cmd) => keys::run(cmd, out),
         Command::Genesis(cmd) => genesis::run(cmd, out),
+        Command::Emission(args) => emission::run(args, out),
     }
 }
 
