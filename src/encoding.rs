@@ -419,6 +419,81 @@ impl<'de, const N: usize> Deserialize<'de> for BoundedBytes<N> {
     }
 }
 
+/// A UTF-8 string of at most `N` bytes; the length prefix is checked before copying.
+#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct BoundedString<const N: usize>(String);
+
+impl<const N: usize> BoundedString<N> {
+    /// The maximum length in bytes.
+    pub const BOUND: usize = N;
+
+    /// Copies `s`, or fails if longer than `N` bytes.
+    pub fn try_from_str(s: &str) -> Result<Self, BoundExceeded> {
+        if s.len() > N {
+            return Err(BoundExceeded {
+                len: s.len(),
+                max: N,
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Copies at most `N` bytes of `s`, cut at a character boundary.
+    pub fn truncating(s: &str) -> Self {
+        let mut end = s.len().min(N);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self(s[..end].to_owned())
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> Deref for BoundedString<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> fmt::Debug for BoundedString<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<const N: usize> fmt::Display for BoundedString<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<const N: usize> Serialize for BoundedString<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for BoundedString<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const N: usize>;
+        impl<const N: usize> Visitor<'_> for V<N> {
+            type Value = BoundedString<N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a string of at most {N} bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                BoundedString::try_from_str(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V::<N>)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +619,26 @@ mod tests {
         // Length prefix 999_999 with no elements behind it.
         let bytes = [0xbf, 0x84, 0x3d];
         assert!(decode::<Big>(&bytes).is_err());
+    }
+
+    #[test]
+    fn bounded_strings() {
+        assert!(BoundedString::<3>::try_from_str("abcd").is_err());
+        let s = BoundedString::<3>::try_from_str("abc").unwrap();
+        assert_eq!(decode_plain::<BoundedString<3>>(&encode(&s)), Some(s));
+        // "é" is two bytes: truncation never splits it.
+        assert_eq!(BoundedString::<3>::truncating("aéé").as_str(), "aé");
+        // A 4-byte string where the bound is 3 is refused on decode.
+        assert_eq!(
+            decode_plain::<BoundedString<3>>(&[4, b'a', b'b', b'c', b'd']),
+            None
+        );
+        // Invalid UTF-8 is refused.
+        assert_eq!(decode_plain::<BoundedString<3>>(&[2, 0xc3, 0x28]), None);
+    }
+
+    fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+        postcard::from_bytes(bytes).ok()
     }
 
     #[test]

@@ -17,13 +17,17 @@ pub mod hash;
 pub mod keyfile;
 pub mod limits;
 pub mod merkle;
+pub mod p2p;
 pub mod target;
 pub mod tx;
+pub mod wire;
 
 pub use amount::Amount;
 pub use block::{Block, BlockHeader, ProofOfSpace, UnsignedHeader};
 pub use crypto::{Address, Keypair, PublicKey, Signature, SigningDomain};
-pub use encoding::{BoundedBytes, BoundedVec, Canonical, DecodeError, decode, encode};
+pub use encoding::{
+    BoundedBytes, BoundedString, BoundedVec, Canonical, DecodeError, decode, encode,
+};
 pub use genesis::{Genesis, GenesisConfig};
 pub use hash::Hash;
 pub use target::Target;
