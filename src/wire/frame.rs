@@ -60,7 +60,25 @@ pub fn encode_frame(message: &Message) -> Vec<u8> {
     out
 }
 
-/// Splits a byte stream into complete messages.
+/// One complete frame: its message type and payload (type byte included), not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The message type.
+    pub kind: MessageKind,
+    /// The payload, starting with the type byte.
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// Decodes the payload; a payload that is not a canonical message of its type is an error.
+    pub fn decode(&self) -> Result<Message, FrameError> {
+        let message: Message = decode(&self.payload)?;
+        debug_assert_eq!(message.kind(), self.kind);
+        Ok(message)
+    }
+}
+
+/// Splits a byte stream into complete frames.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     /// Length prefix and type byte of the frame being read.
@@ -77,9 +95,9 @@ impl FrameDecoder {
         Self::default()
     }
 
-    /// Feeds bytes; every message they complete is appended to `out`. After an error the
-    /// stream is unusable and the session must end.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Message>) -> Result<(), FrameError> {
+    /// Feeds bytes; every frame they complete is appended to `out`. After an error the stream
+    /// is unusable and the session must end.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Frame>) -> Result<(), FrameError> {
         loop {
             match &mut self.body {
                 None => {
@@ -100,9 +118,7 @@ impl FrameDecoder {
                     let payload = core::mem::take(buf);
                     self.body = None;
                     self.header_len = 0;
-                    let message: Message = decode(&payload)?;
-                    debug_assert_eq!(message.kind(), kind);
-                    out.push(message);
+                    out.push(Frame { kind, payload });
                 }
                 Some((_, len, buf)) => {
                     if data.is_empty() {
@@ -136,6 +152,16 @@ impl FrameDecoder {
         let mut buf = Vec::with_capacity(len.min(INITIAL_PAYLOAD_CAPACITY));
         buf.push(tag);
         self.body = Some((kind, len, buf));
+        Ok(())
+    }
+
+    /// Feeds bytes and decodes every frame they complete into `out`.
+    pub fn push_messages(&mut self, data: &[u8], out: &mut Vec<Message>) -> Result<(), FrameError> {
+        let mut frames = Vec::new();
+        self.push(data, &mut frames)?;
+        for frame in &frames {
+            out.push(frame.decode()?);
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@ mod hello;
 mod message;
 
 pub use frame::{
-    FrameDecoder, FrameError, LENGTH_PREFIX_BYTES, MAX_NOISE_PLAINTEXT, encode_frame,
+    Frame, FrameDecoder, FrameError, LENGTH_PREFIX_BYTES, MAX_NOISE_PLAINTEXT, encode_frame,
     encode_frame_into,
 };
 pub use hello::{LocalHello, check_hello, negotiated_version, node_id};

@@ -259,7 +259,7 @@ fn frames_decode_whatever_the_chunking() {
         let mut decoder = FrameDecoder::new();
         let mut out = Vec::new();
         for piece in stream.chunks(chunk) {
-            decoder.push(piece, &mut out).unwrap();
+            decoder.push_messages(piece, &mut out).unwrap();
         }
         assert_eq!(out, messages, "chunk size {chunk}");
         assert!(decoder.is_idle());
@@ -272,7 +272,7 @@ fn frame_header_is_checked_before_the_payload() {
     // Announces a 3 MB block: refused from the five header bytes alone.
     let mut d = FrameDecoder::new();
     let err = d
-        .push(&[0, 0x30, 0, 0, MessageKind::Block.tag()], &mut out)
+        .push_messages(&[0, 0x30, 0, 0, MessageKind::Block.tag()], &mut out)
         .unwrap_err();
     assert!(
         matches!(err, FrameError::TooLarge { kind: "block", .. }),
@@ -281,26 +281,51 @@ fn frame_header_is_checked_before_the_payload() {
     // A ping can never be 100 bytes.
     let mut d = FrameDecoder::new();
     assert!(matches!(
-        d.push(&[0, 0, 0, 100, MessageKind::Ping.tag()], &mut out),
+        d.push_messages(&[0, 0, 0, 100, MessageKind::Ping.tag()], &mut out),
         Err(FrameError::TooLarge { .. })
     ));
     let mut d = FrameDecoder::new();
     assert_eq!(
-        d.push(&[0, 0, 0, 5, 200], &mut out),
+        d.push_messages(&[0, 0, 0, 5, 200], &mut out),
         Err(FrameError::UnknownType(200))
     );
     let mut d = FrameDecoder::new();
-    assert_eq!(d.push(&[0, 0, 0, 0, 7], &mut out), Err(FrameError::Empty));
+    assert_eq!(
+        d.push_messages(&[0, 0, 0, 0, 7], &mut out),
+        Err(FrameError::Empty)
+    );
     // A ping frame whose payload has a trailing byte.
     let mut frame = encode_frame(&Message::Ping(Ping { nonce: 1 }));
     frame[3] += 1;
     frame.push(0);
     let mut d = FrameDecoder::new();
     assert!(matches!(
-        d.push(&frame, &mut out),
+        d.push_messages(&frame, &mut out),
         Err(FrameError::Decode(_))
     ));
     assert!(out.is_empty());
+}
+
+#[test]
+fn frames_carry_their_kind_before_decoding() {
+    let mut stream = Vec::new();
+    encode_frame_into(&Message::Ping(Ping { nonce: 9 }), &mut stream);
+    encode_frame_into(&Message::RequestPeers, &mut stream);
+    let mut d = FrameDecoder::new();
+    let mut frames = Vec::new();
+    d.push(&stream, &mut frames).unwrap();
+    let kinds: Vec<MessageKind> = frames.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![MessageKind::Ping, MessageKind::RequestPeers]);
+    assert_eq!(
+        frames[0].decode().unwrap(),
+        Message::Ping(Ping { nonce: 9 })
+    );
+    // A frame whose payload does not decode fails only when decoded.
+    let bad = Frame {
+        kind: MessageKind::Ping,
+        payload: vec![MessageKind::Ping.tag(), 0x80],
+    };
+    assert!(matches!(bad.decode(), Err(FrameError::Decode(_))));
 }
 
 #[test]
@@ -309,8 +334,8 @@ fn single_byte_payload_completes() {
     assert_eq!(frame, vec![0, 0, 0, 1, MessageKind::RequestPeers.tag()]);
     let mut d = FrameDecoder::new();
     let mut out = Vec::new();
-    d.push(&frame, &mut out).unwrap();
-    d.push(&frame, &mut out).unwrap();
+    d.push_messages(&frame, &mut out).unwrap();
+    d.push_messages(&frame, &mut out).unwrap();
     assert_eq!(out, vec![Message::RequestPeers, Message::RequestPeers]);
 }
 
@@ -361,7 +386,7 @@ proptest! {
         let mut d = FrameDecoder::new();
         let mut out = Vec::new();
         for c in chunks {
-            if d.push(&c, &mut out).is_err() {
+            if d.push_messages(&c, &mut out).is_err() {
                 break;
             }
         }
@@ -377,7 +402,7 @@ proptest! {
         let mut d = FrameDecoder::new();
         let mut out = Vec::new();
         for piece in stream.chunks(split) {
-            d.push(piece, &mut out).unwrap();
+            d.push_messages(piece, &mut out).unwrap();
         }
         prop_assert_eq!(out, messages);
     }
@@ -390,7 +415,7 @@ proptest! {
             frame[i] = byte;
             let mut d = FrameDecoder::new();
             let mut out = Vec::new();
-            if d.push(&frame, &mut out).is_ok() {
+            if d.push_messages(&frame, &mut out).is_ok() {
                 for got in &out {
                     let mut again = Vec::new();
                     encode_frame_into(got, &mut again);

@@ -1,0 +1,367 @@
+//! Noise_XX sessions over TCP: the handshake, then encrypted app frames.
+//!
+//! On the wire every Noise message, handshake or transport, is preceded by its length as two
+//! bytes big-endian (the Noise specification's framing), and the prologue is
+//! `spacetime/noise/1`, so any standard Noise implementation can talk to a node. Inside the
+//! session, app messages are `spacetime::wire` frames cut into transport messages of at most
+//! 65,535 bytes.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use snow::params::DHChoice;
+use snow::resolvers::{CryptoResolver, DefaultResolver};
+use spacetime::Hash;
+use spacetime::wire::{
+    Frame, FrameDecoder, FrameError, MAX_NOISE_PLAINTEXT, Message, encode_frame_into,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// The Noise protocol name.
+pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
+/// The Noise prologue both sides mix into the handshake.
+pub const PROLOGUE: &[u8] = b"spacetime/noise/1";
+/// Largest Noise message, ciphertext and tag included.
+pub const MAX_NOISE_MESSAGE: usize = 65535;
+/// AEAD tag bytes per transport message.
+const TAG_BYTES: usize = 16;
+
+/// Why a session could not be set up or broke.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    Closed,
+    /// The Noise layer refused a message (bad handshake, failed decryption).
+    #[error("noise: {0}")]
+    Noise(String),
+    /// The handshake did not finish in time.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// The peer's byte stream is not valid frames.
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+}
+
+impl From<snow::Error> for TransportError {
+    fn from(e: snow::Error) -> Self {
+        Self::Noise(e.to_string())
+    }
+}
+
+/// A node's Noise static key pair (X25519). Its public half is the node's identity.
+#[derive(Clone)]
+pub struct StaticKey {
+    private: [u8; 32],
+    public: [u8; 32],
+}
+
+impl StaticKey {
+    /// A fresh key from the OS RNG.
+    pub fn generate() -> Result<Self, TransportError> {
+        let keypair = snow::Builder::new(params()?).generate_keypair()?;
+        let mut private = [0u8; 32];
+        private.copy_from_slice(&keypair.private);
+        Self::from_private(private)
+    }
+
+    /// The key pair of a stored private key.
+    pub fn from_private(private: [u8; 32]) -> Result<Self, TransportError> {
+        let mut dh = DefaultResolver
+            .resolve_dh(&DHChoice::Curve25519)
+            .ok_or_else(|| TransportError::Noise("no Curve25519 implementation".into()))?;
+        dh.set(&private);
+        let mut public = [0u8; 32];
+        public.copy_from_slice(dh.pubkey());
+        Ok(Self { private, public })
+    }
+
+    /// The private key bytes (for the key file).
+    pub fn private_bytes(&self) -> [u8; 32] {
+        self.private
+    }
+
+    /// The public key.
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// The node id: `H(node-id, public key)`.
+    pub fn node_id(&self) -> Hash {
+        spacetime::wire::node_id(&self.public)
+    }
+}
+
+impl std::fmt::Debug for StaticKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StaticKey(node id {})", self.node_id())
+    }
+}
+
+fn params() -> Result<snow::params::NoiseParams, TransportError> {
+    NOISE_PARAMS.parse().map_err(TransportError::from)
+}
+
+/// Socket read buffer: several small Noise messages per `read` syscall.
+const READ_BUFFER_BYTES: usize = 128 * 1024;
+
+/// Writes one length-prefixed Noise message.
+async fn write_noise<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    message: &[u8],
+) -> Result<(), TransportError> {
+    let len = u16::try_from(message.len())
+        .map_err(|_| TransportError::Noise("message too long".into()))?;
+    let mut out = Vec::with_capacity(2 + message.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    stream.write_all(&out).await?;
+    Ok(())
+}
+
+/// Reads one length-prefixed Noise message into `buf`, returning its length.
+async fn read_noise<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut [u8; MAX_NOISE_MESSAGE],
+) -> Result<usize, TransportError> {
+    let mut len = [0u8; 2];
+    match stream.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(TransportError::Closed);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let len = usize::from(u16::from_be_bytes(len));
+    stream.read_exact(&mut buf[..len]).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            TransportError::Closed
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(len)
+}
+
+/// Which side of the handshake this node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The side that connected.
+    Initiator,
+    /// The side that accepted.
+    Responder,
+}
+
+/// Runs the Noise_XX handshake on `stream`, within `timeout`.
+pub async fn handshake(
+    mut stream: TcpStream,
+    key: &StaticKey,
+    role: Role,
+    timeout: Duration,
+) -> Result<Session, TransportError> {
+    let run = async {
+        let builder = snow::Builder::new(params()?)
+            .local_private_key(&key.private)?
+            .prologue(PROLOGUE)?;
+        let mut state = match role {
+            Role::Initiator => builder.build_initiator()?,
+            Role::Responder => builder.build_responder()?,
+        };
+        let mut buf = Box::new([0u8; MAX_NOISE_MESSAGE]);
+        let mut scratch = vec![0u8; MAX_NOISE_MESSAGE];
+        // XX: -> e; <- e, ee, s, es; -> s, se.
+        let mut writing = role == Role::Initiator;
+        while !state.is_handshake_finished() {
+            if writing {
+                let len = state.write_message(&[], &mut scratch)?;
+                write_noise(&mut stream, &scratch[..len]).await?;
+            } else {
+                let len = read_noise(&mut stream, &mut buf).await?;
+                state.read_message(&buf[..len], &mut scratch)?;
+            }
+            writing = !writing;
+        }
+        let remote = state
+            .get_remote_static()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| TransportError::Noise("handshake revealed no static key".into()))?;
+        let transport = state.into_transport_mode()?;
+        Ok::<_, TransportError>(Session::new(stream, transport, remote))
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| TransportError::HandshakeTimeout)?
+}
+
+/// Traffic counters of a session, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes written to the socket.
+    pub bytes_out: u64,
+    /// Bytes read from the socket.
+    pub bytes_in: u64,
+    /// App messages sent.
+    pub messages_out: u64,
+    /// App messages received.
+    pub messages_in: u64,
+}
+
+/// An established, encrypted session with a peer.
+pub struct Session {
+    stream: BufReader<TcpStream>,
+    noise: snow::TransportState,
+    remote_static: [u8; 32],
+    decoder: FrameDecoder,
+    inbox: VecDeque<Frame>,
+    decoded: Vec<Frame>,
+    read_buf: Box<[u8; MAX_NOISE_MESSAGE]>,
+    plain_buf: Box<[u8; MAX_NOISE_MESSAGE]>,
+    frame_buf: Vec<u8>,
+    wire_buf: Vec<u8>,
+    traffic: Traffic,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session(peer {})", self.remote_node_id())
+    }
+}
+
+impl Session {
+    fn new(stream: TcpStream, noise: snow::TransportState, remote_static: [u8; 32]) -> Self {
+        Self {
+            stream: BufReader::with_capacity(READ_BUFFER_BYTES, stream),
+            noise,
+            remote_static,
+            decoder: FrameDecoder::new(),
+            inbox: VecDeque::new(),
+            decoded: Vec::new(),
+            read_buf: Box::new([0; MAX_NOISE_MESSAGE]),
+            plain_buf: Box::new([0; MAX_NOISE_MESSAGE]),
+            frame_buf: Vec::new(),
+            wire_buf: Vec::new(),
+            traffic: Traffic::default(),
+        }
+    }
+
+    /// The peer's Noise static public key, proven by the handshake.
+    pub fn remote_static(&self) -> [u8; 32] {
+        self.remote_static
+    }
+
+    /// The peer's node id, derived from its proven static key.
+    pub fn remote_node_id(&self) -> Hash {
+        spacetime::wire::node_id(&self.remote_static)
+    }
+
+    /// Traffic so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+
+    /// The peer's socket address.
+    pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.stream.get_ref().peer_addr()
+    }
+
+    /// Encrypts and sends one message.
+    pub async fn send(&mut self, message: &Message) -> Result<(), TransportError> {
+        self.queue(message)?;
+        self.flush().await
+    }
+
+    /// Encrypts and sends one already encoded frame (from [`spacetime::wire::encode_frame`]),
+    /// for relaying a message to many peers without encoding it again for each.
+    pub async fn send_frame(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+        self.queue_frame(frame)?;
+        self.flush().await
+    }
+
+    /// Encrypts a message into the outgoing buffer without writing it; [`Self::flush`] sends
+    /// everything queued in one write, so bursts of small messages cost one syscall.
+    pub fn queue(&mut self, message: &Message) -> Result<(), TransportError> {
+        let mut frame = core::mem::take(&mut self.frame_buf);
+        frame.clear();
+        encode_frame_into(message, &mut frame);
+        let queued = self.queue_frame(&frame);
+        self.frame_buf = frame;
+        queued
+    }
+
+    /// Encrypts an already encoded frame into the outgoing buffer.
+    pub fn queue_frame(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+        for chunk in frame.chunks(MAX_NOISE_PLAINTEXT) {
+            let start = self.wire_buf.len();
+            self.wire_buf.resize(start + 2 + chunk.len() + TAG_BYTES, 0);
+            let len = self
+                .noise
+                .write_message(chunk, &mut self.wire_buf[start + 2..])?;
+            // len <= 65535 because chunk <= MAX_NOISE_PLAINTEXT.
+            self.wire_buf[start..start + 2].copy_from_slice(&(len as u16).to_be_bytes());
+            self.wire_buf.truncate(start + 2 + len);
+        }
+        self.traffic.messages_out += 1;
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.wire_buf.len()
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        if self.wire_buf.is_empty() {
+            return Ok(());
+        }
+        self.stream.write_all(&self.wire_buf).await?;
+        self.traffic.bytes_out += self.wire_buf.len() as u64;
+        self.wire_buf.clear();
+        Ok(())
+    }
+
+    /// Receives and decodes the next message. Not cancel-safe: on a timeout or any error, end
+    /// the session.
+    pub async fn recv(&mut self) -> Result<Message, TransportError> {
+        Ok(self.recv_frame().await?.decode()?)
+    }
+
+    /// Receives the next frame without decoding it (decoding can then run elsewhere).
+    pub async fn recv_frame(&mut self) -> Result<Frame, TransportError> {
+        loop {
+            if let Some(frame) = self.inbox.pop_front() {
+                self.traffic.messages_in += 1;
+                return Ok(frame);
+            }
+            let len = read_noise(&mut self.stream, &mut self.read_buf).await?;
+            self.traffic.bytes_in += 2 + len as u64;
+            let plain = self
+                .noise
+                .read_message(&self.read_buf[..len], &mut self.plain_buf[..])?;
+            self.decoder
+                .push(&self.plain_buf[..plain], &mut self.decoded)?;
+            self.inbox.extend(self.decoded.drain(..));
+        }
+    }
+
+    /// Sends raw bytes as Noise transport messages without framing: for tests of how peers
+    /// handle malformed frames.
+    #[doc(hidden)]
+    pub async fn send_raw_plaintext(&mut self, plaintext: &[u8]) -> Result<(), TransportError> {
+        let mut out = vec![0u8; MAX_NOISE_MESSAGE];
+        for chunk in plaintext.chunks(MAX_NOISE_PLAINTEXT) {
+            let len = self.noise.write_message(chunk, &mut out)?;
+            write_noise(&mut self.stream, &out[..len]).await?;
+        }
+        Ok(())
+    }
+
+    /// Shuts the connection down.
+    pub async fn close(mut self) {
+        let _ = self.stream.get_mut().shutdown().await;
+    }
+}

@@ -1,0 +1,329 @@
+use std::time::Duration;
+
+use spacetime::wire::{
+    BlockAccepted, GetBlock, Headers, Hello, LocalHello, Message, PROTOCOL_VERSION, Ping,
+    TxPoolRequest, capabilities,
+};
+use spacetime::{BoundedString, BoundedVec, Genesis, Hash};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+const T: Duration = Duration::from_secs(5);
+
+async fn pair() -> (Session, Session, StaticKey, StaticKey) {
+    let (a, b) = (
+        StaticKey::generate().unwrap(),
+        StaticKey::generate().unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let b2 = b.clone();
+    let accept = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        handshake(stream, &b2, Role::Responder, T).await
+    });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let initiator = handshake(stream, &a, Role::Initiator, T).await.unwrap();
+    let responder = accept.await.unwrap().unwrap();
+    (initiator, responder, a, b)
+}
+
+fn hello(key: &StaticKey, network_id: Hash) -> Hello {
+    Hello {
+        protocol_version: PROTOCOL_VERSION,
+        network_id,
+        node_id: key.node_id(),
+        best_height: 0,
+        best_hash: network_id,
+        cumulative_work: [0; 32],
+        listen_port: 0,
+        user_agent: BoundedString::truncating("spacetime-test"),
+        capabilities: capabilities::FULL_NODE,
+        time_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn handshake_proves_identities_and_carries_messages_both_ways() {
+    let (mut a, mut b, ka, kb) = pair().await;
+    assert_eq!(a.remote_node_id(), kb.node_id());
+    assert_eq!(b.remote_node_id(), ka.node_id());
+    let genesis = Genesis::builtin("dev").unwrap();
+    let headers = BoundedVec::try_from_vec(vec![genesis.block.header.clone(); 2000]).unwrap();
+    let messages = vec![
+        Message::Ping(Ping { nonce: 7 }),
+        Message::RequestPeers,
+        Message::GetBlock(GetBlock {
+            hash: genesis.network_id,
+        }),
+        Message::Block(Box::new(genesis.block.clone())),
+        // Hundreds of kB: crosses several Noise transport messages.
+        Message::Headers(Headers { headers }),
+        Message::BlockAccepted(BlockAccepted {
+            hash: genesis.network_id,
+            height: 0,
+        }),
+        Message::TxPoolRequest(TxPoolRequest { max: 10 }),
+    ];
+    for m in &messages {
+        a.send(m).await.unwrap();
+        b.send(m).await.unwrap();
+    }
+    for m in &messages {
+        assert_eq!(&b.recv().await.unwrap(), m);
+        assert_eq!(&a.recv().await.unwrap(), m);
+    }
+    let t = a.traffic();
+    assert_eq!(t.messages_out, messages.len() as u64);
+    let headers_bytes = 2000 * spacetime::encode(&genesis.block.header).len() as u64;
+    assert!(t.bytes_out > headers_bytes, "{t:?}");
+    assert_eq!(t.bytes_in, t.bytes_out);
+}
+
+#[tokio::test]
+async fn queued_messages_go_out_in_one_flush() {
+    let (mut a, mut b, _, _) = pair().await;
+    for nonce in 0..100 {
+        a.queue(&Message::Ping(Ping { nonce })).unwrap();
+    }
+    assert!(a.queued_bytes() > 0);
+    assert_eq!(a.traffic().bytes_out, 0);
+    a.flush().await.unwrap();
+    assert_eq!(a.queued_bytes(), 0);
+    for nonce in 0..100 {
+        assert_eq!(b.recv().await.unwrap(), Message::Ping(Ping { nonce }));
+    }
+    // Per message: 4-byte length, Noise length prefix and tag, then the payload.
+    let per_message = a.traffic().bytes_out / 100;
+    let payload = spacetime::encode(&Message::Ping(Ping { nonce: 50 })).len() as u64;
+    assert!(
+        per_message >= payload + 22 && per_message <= payload + 23,
+        "{per_message}"
+    );
+}
+
+#[tokio::test]
+async fn hello_exchange_accepts_same_network_and_refuses_another() {
+    let (mut a, mut b, ka, kb) = pair().await;
+    let net = Hash([1; 32]);
+    let (la, lb) = (
+        LocalHello {
+            network_id: net,
+            node_id: ka.node_id(),
+        },
+        LocalHello {
+            network_id: net,
+            node_id: kb.node_id(),
+        },
+    );
+    let (ha, hb) = (hello(&ka, net), hello(&kb, net));
+    let (ra, rb) = tokio::join!(
+        exchange_hello(&mut a, &ha, &la, T),
+        exchange_hello(&mut b, &hb, &lb, T)
+    );
+    assert_eq!(ra.unwrap(), hb);
+    assert_eq!(rb.unwrap(), ha);
+
+    let (mut a, mut b, ka, kb) = pair().await;
+    let la = LocalHello {
+        network_id: net,
+        node_id: ka.node_id(),
+    };
+    let lb = LocalHello {
+        network_id: Hash([2; 32]),
+        node_id: kb.node_id(),
+    };
+    let (ha, hb) = (hello(&ka, net), hello(&kb, Hash([2; 32])));
+    let (ra, rb) = tokio::join!(
+        exchange_hello(&mut a, &ha, &la, T),
+        exchange_hello(&mut b, &hb, &lb, T)
+    );
+    assert!(
+        matches!(
+            ra,
+            Err(HelloError::Refused(
+                spacetime::wire::DisconnectReason::WrongNetwork
+            ))
+        ),
+        "{ra:?}"
+    );
+    assert!(
+        matches!(
+            rb,
+            Err(HelloError::Refused(
+                spacetime::wire::DisconnectReason::WrongNetwork
+            ))
+        ),
+        "{rb:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hello_claiming_another_identity_is_refused() {
+    let (mut a, mut b, ka, kb) = pair().await;
+    let net = Hash([1; 32]);
+    let mut lying = hello(&ka, net);
+    let honest = hello(&kb, net);
+    lying.node_id = Hash([42; 32]);
+    let lb = LocalHello {
+        network_id: net,
+        node_id: kb.node_id(),
+    };
+    let la = LocalHello {
+        network_id: net,
+        node_id: ka.node_id(),
+    };
+    let (ra, rb) = tokio::join!(
+        exchange_hello(&mut a, &lying, &la, T),
+        exchange_hello(&mut b, &honest, &lb, T)
+    );
+    assert!(
+        matches!(
+            rb,
+            Err(HelloError::Refused(
+                spacetime::wire::DisconnectReason::ProtocolViolation
+            ))
+        ),
+        "{rb:?}"
+    );
+    assert!(ra.is_err() || matches!(a.recv().await, Ok(Message::Disconnect(_)) | Err(_)));
+}
+
+#[tokio::test]
+async fn oversized_and_unknown_frames_end_the_session() {
+    let (mut a, mut b, _, _) = pair().await;
+    // A frame announcing a 3 MB block.
+    a.send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.recv().await,
+        Err(TransportError::Frame(
+            spacetime::wire::FrameError::TooLarge { .. }
+        ))
+    ));
+    let (mut a, mut b, _, _) = pair().await;
+    a.send_raw_plaintext(&[0, 0, 0, 1, 99]).await.unwrap();
+    assert!(matches!(
+        b.recv().await,
+        Err(TransportError::Frame(
+            spacetime::wire::FrameError::UnknownType(99)
+        ))
+    ));
+}
+
+#[tokio::test]
+async fn garbage_and_silence_fail_the_handshake_cleanly() {
+    let key = StaticKey::generate().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Garbage: a length prefix and random bytes instead of an ephemeral key.
+    let garbage = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&[0, 5, 1, 2, 3, 4, 5, 0xff, 0xff])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    });
+    let (stream, _) = listener.accept().await.unwrap();
+    let result = handshake(stream, &key, Role::Responder, Duration::from_secs(2)).await;
+    assert!(
+        matches!(
+            result,
+            Err(TransportError::Noise(_) | TransportError::Closed)
+        ),
+        "{result:?}"
+    );
+    garbage.await.unwrap();
+    // Silence: a connection that never speaks times out.
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    let result = handshake(stream, &key, Role::Responder, Duration::from_millis(200)).await;
+    assert!(
+        matches!(result, Err(TransportError::HandshakeTimeout)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_noise_client_completes_the_handshake_and_reads_the_hello() {
+    // An independent client: snow driven directly over a blocking socket with nothing but the
+    // specification's framing (2-byte big-endian lengths) and our prologue.
+    let server_key = StaticKey::generate().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || -> Result<Message, String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        let params: snow::params::NoiseParams = "Noise_XX_25519_ChaChaPoly_BLAKE2s"
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let builder = snow::Builder::new(params);
+        let kp = builder.generate_keypair().map_err(|e| e.to_string())?;
+        let mut hs = snow::Builder::new(
+            "Noise_XX_25519_ChaChaPoly_BLAKE2s"
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        )
+        .local_private_key(&kp.private)
+        .map_err(|e| e.to_string())?
+        .prologue(b"spacetime/noise/1")
+        .map_err(|e| e.to_string())?
+        .build_initiator()
+        .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 65535];
+        let mut msg = vec![0u8; 65535];
+        let send = |s: &mut std::net::TcpStream, m: &[u8]| -> std::io::Result<()> {
+            s.write_all(&(m.len() as u16).to_be_bytes())?;
+            s.write_all(m)
+        };
+        let recv = |s: &mut std::net::TcpStream, m: &mut [u8]| -> std::io::Result<usize> {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l)?;
+            let l = usize::from(u16::from_be_bytes(l));
+            s.read_exact(&mut m[..l])?;
+            Ok(l)
+        };
+        let n = hs.write_message(&[], &mut buf).map_err(|e| e.to_string())?;
+        send(&mut s, &buf[..n]).map_err(|e| e.to_string())?;
+        let n = recv(&mut s, &mut msg).map_err(|e| e.to_string())?;
+        hs.read_message(&msg[..n], &mut buf)
+            .map_err(|e| e.to_string())?;
+        let n = hs.write_message(&[], &mut buf).map_err(|e| e.to_string())?;
+        send(&mut s, &buf[..n]).map_err(|e| e.to_string())?;
+        let mut transport = hs.into_transport_mode().map_err(|e| e.to_string())?;
+        let n = recv(&mut s, &mut msg).map_err(|e| e.to_string())?;
+        let n = transport
+            .read_message(&msg[..n], &mut buf)
+            .map_err(|e| e.to_string())?;
+        // One frame: u32 big-endian length, then the payload, filling the message exactly.
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if 4 + len != n {
+            return Err(format!("frame of {len} bytes in a message of {n}"));
+        }
+        spacetime::decode::<Message>(&buf[4..n]).map_err(|e| e.to_string())
+    });
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut session = handshake(stream, &server_key, Role::Responder, T)
+        .await
+        .unwrap();
+    let ours = hello(&server_key, Hash([3; 32]));
+    session.send(&Message::Hello(ours.clone())).await.unwrap();
+    let received = tokio::task::spawn_blocking(move || client.join())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(received, Ok(Message::Hello(ours)));
+}
+
+#[test]
+fn static_keys_round_trip_and_identify() {
+    let k = StaticKey::generate().unwrap();
+    let again = StaticKey::from_private(k.private_bytes()).unwrap();
+    assert_eq!(again.public(), k.public());
+    assert_eq!(again.node_id(), k.node_id());
+    assert_ne!(StaticKey::generate().unwrap().node_id(), k.node_id());
+    assert!(!format!("{k:?}").contains(&spacetime::bytes::to_hex(&k.private_bytes())));
+}
