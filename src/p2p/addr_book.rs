@@ -343,7 +343,7 @@ impl AddrBook {
         rng: &mut dyn Random,
         exclude: &dyn Fn(&SocketAddr) -> bool,
     ) -> Option<SocketAddr> {
-        let prefer_tried = rng.next_u64() % 2 == 0;
+        let prefer_tried = rng.next_u64().is_multiple_of(2);
         let eligible =
             |i: &&AddrInfo| i.retry_at_ms(jitter_of(&i.addr)) <= now_ms && !exclude(&i.addr);
         let pick = |tried: bool, rng: &mut dyn Random| {
