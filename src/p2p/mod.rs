@@ -5,9 +5,11 @@
 //! I/O or reads time itself.
 
 pub mod addr_book;
+pub mod manager;
 pub mod rate_limit;
 pub mod score;
 
 pub use addr_book::{AddrBook, AddrBookSnapshot, AddrInfo, BanList, NetGroup, Random};
+pub use manager::{Action, Direction, PeerId, PeerManager, PeerManagerConfig, PeerState};
 pub use rate_limit::{PeerRateLimiter, RateLimit, TokenBucket};
 pub use score::{BAN_THRESHOLD, Misbehavior, PeerScore, Verdict};

@@ -1,0 +1,381 @@
+//! The peer manager's decisions as a state machine: which connections to accept, whom to
+//! dial, whom to evict or ban. The PeerManager actor owns one, feeds it events with the time,
+//! and carries out the [`Action`]s it returns.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::Hash;
+use crate::wire::DisconnectReason;
+
+use super::addr_book::{AddrBook, BanList, NetGroup, Random};
+use super::score::{Misbehavior, PeerScore, Verdict};
+
+/// Most outbound connections a node may be configured for.
+pub const MAX_OUTBOUND_LIMIT: usize = 32;
+
+/// Connection policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerManagerConfig {
+    /// Outbound connections to keep (default 8, at most 32).
+    pub outbound: usize,
+    /// Most inbound connections.
+    pub max_inbound: usize,
+    /// Most inbound connections from one IP address.
+    pub max_inbound_per_ip: usize,
+    /// Addresses dialled when the book has nothing better.
+    pub seeds: Vec<SocketAddr>,
+}
+
+impl Default for PeerManagerConfig {
+    fn default() -> Self {
+        Self {
+            outbound: 8,
+            max_inbound: 117,
+            max_inbound_per_ip: 4,
+            seeds: Vec::new(),
+        }
+    }
+}
+
+/// A connection's handle, assigned by the manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// Who opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The peer connected to us.
+    Inbound,
+    /// We dialled the peer.
+    Outbound,
+}
+
+/// What the manager knows of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerState {
+    /// The peer's address (for outbound, the one dialled).
+    pub addr: SocketAddr,
+    /// Who opened it.
+    pub direction: Direction,
+    /// The node id, once its Hello was accepted.
+    pub node_id: Option<Hash>,
+    /// When the connection was opened, ms.
+    pub connected_ms: u64,
+    /// Smoothed round-trip time of pings, ms.
+    pub latency_ms: Option<u64>,
+    /// When it last sent us a valid new block, ms (0: never).
+    pub last_block_ms: u64,
+    /// Misbehaviour points.
+    pub score: PeerScore,
+}
+
+/// What the actor should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open an outbound connection.
+    Dial(SocketAddr),
+    /// End a session, telling the peer why.
+    Disconnect(PeerId, DisconnectReason),
+}
+
+/// The peer manager state machine.
+#[derive(Debug)]
+pub struct PeerManager {
+    config: PeerManagerConfig,
+    book: AddrBook,
+    bans: BanList,
+    peers: BTreeMap<PeerId, PeerState>,
+    /// Outbound dials in flight.
+    dialing: BTreeMap<SocketAddr, u64>,
+    next_id: u64,
+}
+
+/// How long a dial may stay in flight before another one replaces it.
+const DIAL_TIMEOUT_MS: u64 = 10_000;
+
+impl PeerManager {
+    /// A manager with `config`, an address book and bans (restored from disk or empty).
+    pub fn new(mut config: PeerManagerConfig, book: AddrBook, bans: BanList) -> Self {
+        config.outbound = config.outbound.min(MAX_OUTBOUND_LIMIT);
+        Self {
+            config,
+            book,
+            bans,
+            peers: BTreeMap::new(),
+            dialing: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// The address book (to persist it).
+    pub fn book(&self) -> &AddrBook {
+        &self.book
+    }
+
+    /// The ban list (to persist it).
+    pub fn bans(&self) -> &BanList {
+        &self.bans
+    }
+
+    /// Every connection.
+    pub fn peers(&self) -> impl Iterator<Item = (&PeerId, &PeerState)> {
+        self.peers.iter()
+    }
+
+    /// Connections by direction: (inbound, outbound).
+    pub fn counts(&self) -> (usize, usize) {
+        let outbound = self
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Outbound)
+            .count();
+        (self.peers.len() - outbound, outbound)
+    }
+
+    fn new_id(&mut self) -> PeerId {
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Periodic work: dial until the outbound slots are full (dials in flight count).
+    pub fn on_tick(&mut self, now_ms: u64, rng: &mut dyn Random) -> Vec<Action> {
+        self.dialing
+            .retain(|_, started| now_ms.saturating_sub(*started) < DIAL_TIMEOUT_MS);
+        self.bans.prune(now_ms);
+        let (_, outbound) = self.counts();
+        let mut wanted = self
+            .config
+            .outbound
+            .saturating_sub(outbound + self.dialing.len());
+        let mut actions = Vec::new();
+        while wanted > 0 {
+            let Some(addr) = self.pick_dial(now_ms, rng) else {
+                break;
+            };
+            self.dialing.insert(addr, now_ms);
+            self.book.attempt(&addr, now_ms);
+            actions.push(Action::Dial(addr));
+            wanted -= 1;
+        }
+        actions
+    }
+
+    /// An address to dial: from the book, avoiding connected and in-flight addresses and, for
+    /// routable addresses, network groups we already have an outbound connection in; else a
+    /// seed.
+    fn pick_dial(&self, now_ms: u64, rng: &mut dyn Random) -> Option<SocketAddr> {
+        let busy = |addr: &SocketAddr| {
+            self.dialing.contains_key(addr)
+                || self.bans.is_banned(&addr.ip(), now_ms)
+                || self.peers.values().any(|p| {
+                    p.addr == *addr
+                        || (p.direction == Direction::Outbound
+                            && !matches!(NetGroup::of(addr), NetGroup::Local(_))
+                            && NetGroup::of(&p.addr) == NetGroup::of(addr))
+                })
+        };
+        self.book.select(now_ms, rng, &busy).or_else(|| {
+            self.config
+                .seeds
+                .iter()
+                .copied()
+                .find(|s| !busy(s) && self.book.get(s).is_none_or(|i| i.retry_at_ms(0) <= now_ms))
+        })
+    }
+
+    /// A dial failed.
+    pub fn on_dial_failed(&mut self, addr: SocketAddr, now_ms: u64) {
+        self.dialing.remove(&addr);
+        if self.book.get(&addr).is_none() {
+            // Seeds enter the book so their failures back off like any address.
+            self.book.add(addr, 0, 0, now_ms);
+        }
+        self.book.failed(&addr, now_ms);
+    }
+
+    /// A dial connected (before the handshake): the session gets an id.
+    pub fn on_dialed(&mut self, addr: SocketAddr, now_ms: u64) -> PeerId {
+        self.dialing.remove(&addr);
+        let id = self.new_id();
+        self.peers
+            .insert(id, PeerState::new(addr, Direction::Outbound, now_ms));
+        id
+    }
+
+    /// A peer connected to us. Refuses banned IPs and IPs over their limit; when inbound slots
+    /// are full, evicts the least useful inbound peer to make room, or refuses.
+    pub fn on_inbound(
+        &mut self,
+        addr: SocketAddr,
+        now_ms: u64,
+    ) -> Result<(PeerId, Vec<Action>), DisconnectReason> {
+        if self.bans.is_banned(&addr.ip(), now_ms) {
+            return Err(DisconnectReason::Banned);
+        }
+        let same_ip = self
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Inbound && p.addr.ip() == addr.ip())
+            .count();
+        if same_ip >= self.config.max_inbound_per_ip {
+            return Err(DisconnectReason::TooManyPeers);
+        }
+        let mut actions = Vec::new();
+        let (inbound, _) = self.counts();
+        if inbound >= self.config.max_inbound {
+            let Some(victim) = self.eviction_candidate() else {
+                return Err(DisconnectReason::TooManyPeers);
+            };
+            self.peers.remove(&victim);
+            actions.push(Action::Disconnect(victim, DisconnectReason::TooManyPeers));
+        }
+        let id = self.new_id();
+        self.peers
+            .insert(id, PeerState::new(addr, Direction::Inbound, now_ms));
+        Ok((id, actions))
+    }
+
+    /// The inbound peer to evict, if any may be: peers that recently gave us blocks, the
+    /// fastest, and the longest connected are protected; among the rest, the youngest
+    /// connection from the most represented network group goes (an attacker with one range
+    /// cannot push out a diverse set).
+    fn eviction_candidate(&self) -> Option<PeerId> {
+        let mut candidates: Vec<(PeerId, &PeerState)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.direction == Direction::Inbound)
+            .map(|(id, p)| (*id, p))
+            .collect();
+        let protect = |candidates: &mut Vec<(PeerId, &PeerState)>,
+                       n: usize,
+                       key: &dyn Fn(&PeerState) -> u64| {
+            candidates.sort_by_key(|(_, p)| key(p));
+            let keep = candidates.len().saturating_sub(n);
+            candidates.truncate(keep);
+        };
+        // Sorted ascending, the protected ones last, then cut.
+        protect(&mut candidates, 4, &|p| p.last_block_ms);
+        protect(&mut candidates, 4, &|p| {
+            u64::MAX - p.latency_ms.unwrap_or(u64::MAX)
+        });
+        protect(&mut candidates, 4, &|p| u64::MAX - p.connected_ms);
+        let mut per_group: BTreeMap<NetGroup, Vec<(PeerId, &PeerState)>> = BTreeMap::new();
+        for (id, p) in candidates {
+            let group = match NetGroup::of(&p.addr) {
+                // Local addresses group by IP here, so one host's many ports count as one.
+                NetGroup::Local(a) => NetGroup::Local(SocketAddr::new(a.ip(), 0)),
+                g => g,
+            };
+            per_group.entry(group).or_default().push((id, p));
+        }
+        let biggest = per_group.values().max_by_key(|v| v.len())?;
+        biggest
+            .iter()
+            .max_by_key(|(id, p)| (p.connected_ms, id.0))
+            .map(|(id, _)| *id)
+    }
+
+    /// The Hello was accepted. Refuses a second connection to the same node (keeping the
+    /// older one); the peer's address moves to the book's tried table if we dialled it.
+    pub fn on_hello(
+        &mut self,
+        peer: PeerId,
+        node_id: Hash,
+        capabilities: u64,
+        listen_port: u16,
+        now_ms: u64,
+    ) -> Result<(), DisconnectReason> {
+        if self
+            .peers
+            .iter()
+            .any(|(id, p)| *id != peer && p.node_id == Some(node_id))
+        {
+            self.peers.remove(&peer);
+            return Err(DisconnectReason::DuplicateConnection);
+        }
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return Err(DisconnectReason::Shutdown);
+        };
+        state.node_id = Some(node_id);
+        match state.direction {
+            Direction::Outbound => self.book.connected(&state.addr, capabilities, now_ms),
+            Direction::Inbound if listen_port != 0 => {
+                // An inbound peer's listening address is worth remembering, not trying yet.
+                let addr = SocketAddr::new(state.addr.ip(), listen_port);
+                self.book.add(addr, capabilities, now_ms, now_ms);
+            }
+            Direction::Inbound => {}
+        }
+        Ok(())
+    }
+
+    /// A session ended.
+    pub fn on_disconnected(&mut self, peer: PeerId) {
+        self.peers.remove(&peer);
+    }
+
+    /// A peer misbehaved; returns the disconnect to carry out if it is now banned.
+    pub fn on_misbehavior(
+        &mut self,
+        peer: PeerId,
+        what: Misbehavior,
+        now_ms: u64,
+    ) -> Option<Action> {
+        let state = self.peers.get_mut(&peer)?;
+        match state.score.record(what, now_ms) {
+            Verdict::Keep => None,
+            Verdict::Ban { until_ms, reason } => {
+                let ip: IpAddr = state.addr.ip();
+                self.bans.ban(ip, until_ms);
+                self.peers.remove(&peer);
+                Some(Action::Disconnect(peer, reason))
+            }
+        }
+    }
+
+    /// A peer measured a ping round trip.
+    pub fn on_latency(&mut self, peer: PeerId, rtt_ms: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            // Exponential moving average, weight 1/4 for the new sample.
+            p.latency_ms = Some(p.latency_ms.map_or(rtt_ms, |old| (3 * old + rtt_ms) / 4));
+        }
+    }
+
+    /// A peer gave us a valid new block.
+    pub fn on_block_from(&mut self, peer: PeerId, now_ms: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.last_block_ms = now_ms;
+        }
+    }
+
+    /// Addresses gossiped by a peer.
+    pub fn on_peer_list(&mut self, addrs: &[crate::wire::PeerAddr], now_ms: u64) {
+        for a in addrs {
+            self.book.add(
+                SocketAddr::new(a.ip, a.port),
+                a.capabilities,
+                a.last_seen_ms,
+                now_ms,
+            );
+        }
+    }
+}
+
+impl PeerState {
+    fn new(addr: SocketAddr, direction: Direction, now_ms: u64) -> Self {
+        Self {
+            addr,
+            direction,
+            node_id: None,
+            connected_ms: now_ms,
+            latency_ms: None,
+            last_block_ms: 0,
+            score: PeerScore::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+use super::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+struct Rng(u64);
+
+impl Random for Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port))
+}
+
+fn manager(config: PeerManagerConfig) -> PeerManager {
+    PeerManager::new(config, AddrBook::new(), BanList::default())
+}
+
+fn dials(actions: &[Action]) -> Vec<SocketAddr> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::Dial(x) = a {
+                Some(*x)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn dials_seeds_then_backs_off_failures() {
+    let seed = v4(127, 0, 0, 1, 9000);
+    let mut m = manager(PeerManagerConfig {
+        seeds: vec![seed],
+        ..Default::default()
+    });
+    let mut rng = Rng(1);
+    assert_eq!(dials(&m.on_tick(0, &mut rng)), vec![seed]);
+    // In flight: not dialled twice.
+    assert!(dials(&m.on_tick(100, &mut rng)).is_empty());
+    m.on_dial_failed(seed, 200);
+    // Backing off.
+    assert!(dials(&m.on_tick(300, &mut rng)).is_empty());
+    assert_eq!(dials(&m.on_tick(10_000, &mut rng)), vec![seed]);
+    // A dial that never answers times out and is retried.
+    assert!(dials(&m.on_tick(15_000, &mut rng)).is_empty());
+    assert_eq!(dials(&m.on_tick(20_001, &mut rng)).len(), 1);
+}
+
+#[test]
+fn fills_outbound_slots_from_diverse_groups() {
+    let mut m = manager(PeerManagerConfig::default());
+    // Twenty addresses in five /16 groups, four each.
+    for g in 0..5u8 {
+        for h in 0..4u8 {
+            m.book.add(v4(60, g, h, 1, 9444), 0, 1, 1);
+        }
+    }
+    let mut rng = Rng(3);
+    let mut connected_groups = Vec::new();
+    // Connect whatever is dialled, tick after tick.
+    for t in 0..10u64 {
+        for addr in dials(&m.on_tick(t * 100, &mut rng)) {
+            let id = m.on_dialed(addr, t * 100);
+            m.on_hello(id, Hash([addr.port() as u8 ^ t as u8; 32]), 0, 0, t * 100)
+                .ok();
+            connected_groups.push(NetGroup::of(&addr));
+        }
+    }
+    let (_, outbound) = m.counts();
+    // Only five groups exist, so at most five outbound connections (one per group).
+    assert_eq!(outbound, 5);
+    connected_groups.sort();
+    connected_groups.dedup();
+    assert_eq!(connected_groups.len(), 5);
+}
+
+#[test]
+fn outbound_is_capped_at_32() {
+    let m = manager(PeerManagerConfig {
+        outbound: 100,
+        ..Default::default()
+    });
+    assert_eq!(m.config.outbound, MAX_OUTBOUND_LIMIT);
+}
+
+#[test]
+fn inbound_limits_per_ip_and_bans() {
+    let mut m = manager(PeerManagerConfig {
+        max_inbound_per_ip: 2,
+        ..Default::default()
+    });
+    let a = v4(9, 9, 9, 9, 1);
+    assert!(m.on_inbound(a, 0).is_ok());
+    assert!(m.on_inbound(v4(9, 9, 9, 9, 2), 0).is_ok());
+    assert_eq!(
+        m.on_inbound(v4(9, 9, 9, 9, 3), 0).unwrap_err(),
+        DisconnectReason::TooManyPeers
+    );
+    // Garbage from one of them: banned, disconnected, and refused on return.
+    let (id, _) = m.on_inbound(v4(8, 8, 8, 8, 1), 0).unwrap();
+    let action = m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
+    assert_eq!(
+        action,
+        Some(Action::Disconnect(id, DisconnectReason::ProtocolViolation))
+    );
+    assert_eq!(
+        m.on_inbound(v4(8, 8, 8, 8, 2), 20).unwrap_err(),
+        DisconnectReason::Banned
+    );
+    assert!(m.bans().is_banned(&v4(8, 8, 8, 8, 0).ip(), 20));
+    // Bans expire.
+    assert!(
+        m.on_inbound(v4(8, 8, 8, 8, 2), super::super::score::DEFAULT_BAN_MS + 11)
+            .is_ok()
+    );
+}
+
+#[test]
+fn full_inbound_evicts_from_the_most_represented_group() {
+    let mut m = manager(PeerManagerConfig {
+        max_inbound: 20,
+        max_inbound_per_ip: 20,
+        ..Default::default()
+    });
+    // Eight honest peers from distinct groups, younger than the attacker's, half useful: a
+    // rule that simply evicted the youngest would pick an honest one.
+    let mut honest = Vec::new();
+    for i in 0..8u8 {
+        let (id, _) = m.on_inbound(v4(100 + i, 1, 1, 1, 1), 10_000 + u64::from(i)).unwrap();
+        if i < 4 {
+            m.on_block_from(id, 1_000);
+        }
+        honest.push(id);
+    }
+    // An attacker fills the rest from one /16.
+    let mut attacker = Vec::new();
+    for i in 0..12u8 {
+        let (id, _) = m
+            .on_inbound(v4(66, 6, i, 1, 1), 5_000 + u64::from(i))
+            .unwrap();
+        attacker.push(id);
+    }
+    assert_eq!(m.counts().0, 20);
+    // A new honest peer arrives: an attacker connection makes room.
+    let (_, actions) = m.on_inbound(v4(200, 1, 1, 1, 1), 20_000).unwrap();
+    let [Action::Disconnect(victim, DisconnectReason::TooManyPeers)] = actions[..] else {
+        panic!("expected one eviction, got {actions:?}");
+    };
+    assert!(attacker.contains(&victim), "evicted an honest peer");
+    assert_eq!(m.counts().0, 20);
+    for id in honest {
+        assert!(m.peers.contains_key(&id));
+    }
+}
+
+#[test]
+fn duplicate_node_ids_are_refused() {
+    let mut m = manager(PeerManagerConfig::default());
+    let (a, _) = m.on_inbound(v4(1, 1, 1, 1, 1), 0).unwrap();
+    let (b, _) = m.on_inbound(v4(2, 2, 2, 2, 1), 0).unwrap();
+    let node = Hash([5; 32]);
+    assert_eq!(m.on_hello(a, node, 0, 0, 0), Ok(()));
+    assert_eq!(
+        m.on_hello(b, node, 0, 0, 0),
+        Err(DisconnectReason::DuplicateConnection)
+    );
+    assert_eq!(m.counts(), (1, 0));
+}
+
+#[test]
+fn inbound_listen_addresses_enter_the_book_and_outbound_successes_are_tried() {
+    let mut m = manager(PeerManagerConfig::default());
+    let (a, _) = m.on_inbound(v4(3, 3, 3, 3, 50_000), 0).unwrap();
+    m.on_hello(a, Hash([1; 32]), 1, 9444, 0).unwrap();
+    let learned = m.book().get(&v4(3, 3, 3, 3, 9444)).unwrap();
+    assert!(!learned.tried);
+    let mut rng = Rng(9);
+    let dialed = dials(&m.on_tick(1, &mut rng));
+    assert_eq!(dialed, vec![v4(3, 3, 3, 3, 9444)]);
+    let id = m.on_dialed(dialed[0], 2);
+    m.on_hello(id, Hash([2; 32]), 1, 9444, 3).unwrap();
+    assert!(m.book().get(&dialed[0]).unwrap().tried);
+    m.on_latency(id, 100);
+    m.on_latency(id, 20);
+    assert_eq!(m.peers.get(&id).unwrap().latency_ms, Some(80));
+    m.on_disconnected(id);
+    assert_eq!(m.counts(), (1, 0));
+}
