@@ -134,7 +134,9 @@ fn full_inbound_evicts_from_the_most_represented_group() {
     // rule that simply evicted the youngest would pick an honest one.
     let mut honest = Vec::new();
     for i in 0..8u8 {
-        let (id, _) = m.on_inbound(v4(100 + i, 1, 1, 1, 1), 10_000 + u64::from(i)).unwrap();
+        let (id, _) = m
+            .on_inbound(v4(100 + i, 1, 1, 1, 1), 10_000 + u64::from(i))
+            .unwrap();
         if i < 4 {
             m.on_block_from(id, 1_000);
         }
