@@ -1,4 +1,5 @@
-//! Key files: one sr25519 secret seed on disk, checksummed, written atomically with mode 0600.
+//! Key files: one 32-byte secret on disk (an sr25519 signing key or a node's Noise static key),
+//! checksummed, written atomically with mode 0600.
 //!
 //! # Format
 //!
@@ -8,9 +9,9 @@
 //! |-------:|-------:|-------------------------------------------------------------------------|
 //! |      0 |      4 | magic, the ASCII bytes `STKY` ([`MAGIC`])                               |
 //! |      4 |      1 | format version, `1` ([`FORMAT_VERSION`])                                |
-//! |      5 |      1 | key kind, `1` = sr25519 ([`KIND_SR25519`])                              |
-//! |      6 |     32 | secret seed, as [`Keypair::seed`] returns it                            |
-//! |     38 |     32 | public key derived from the seed, as [`Keypair::public`] returns it     |
+//! |      5 |      1 | key kind: `1` sr25519 ([`KIND_SR25519`]), `2` node key ([`KIND_NOISE_X25519`]) |
+//! |      6 |     32 | secret: the sr25519 seed ([`Keypair::seed`]) or the X25519 private key  |
+//! |     38 |     32 | public key derived from the secret for its kind                         |
 //! |     70 |      8 | checksum: the first 8 bytes of `hash(tags::KEY_FILE, bytes[0..70])`     |
 //!
 //! [`decode_key_file`] checks, in this order: the length, the magic, the version, the kind, the
@@ -44,6 +45,56 @@ pub const MAGIC: [u8; 4] = *b"STKY";
 pub const FORMAT_VERSION: u8 = 1;
 /// The key kind byte of an sr25519 key.
 pub const KIND_SR25519: u8 = 1;
+/// The key kind byte of a node's Noise static key (X25519).
+pub const KIND_NOISE_X25519: u8 = 2;
+
+/// What a key file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// An sr25519 signing key (a miner or wallet key); the seed is a schnorrkel mini secret.
+    Sr25519,
+    /// A node's Noise static key; the seed is the X25519 private key.
+    NoiseX25519,
+}
+
+impl KeyKind {
+    /// The kind byte in the file.
+    pub const fn byte(self) -> u8 {
+        match self {
+            Self::Sr25519 => KIND_SR25519,
+            Self::NoiseX25519 => KIND_NOISE_X25519,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            KIND_SR25519 => Some(Self::Sr25519),
+            KIND_NOISE_X25519 => Some(Self::NoiseX25519),
+            _ => None,
+        }
+    }
+
+    /// A name for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sr25519 => "sr25519 signing key",
+            Self::NoiseX25519 => "node (Noise X25519) key",
+        }
+    }
+
+    /// The public key of `seed` for this kind.
+    fn public_of(self, seed: &[u8; 32]) -> [u8; 32] {
+        match self {
+            Self::Sr25519 => Keypair::from_seed(seed).public().0,
+            Self::NoiseX25519 => x25519_public(seed),
+        }
+    }
+}
+
+/// The X25519 public key of a private key (RFC 7748, with clamping).
+pub fn x25519_public(private: &[u8; 32]) -> [u8; 32] {
+    curve25519_dalek::MontgomeryPoint::mul_base_clamped(*private).to_bytes()
+}
 
 // Field offsets of the layout in the module documentation.
 const VERSION_AT: usize = 4;
@@ -81,6 +132,13 @@ pub enum KeyFormatError {
     UnsupportedVersion(u8),
     /// A key kind this code does not know.
     UnsupportedKind(u8),
+    /// A key of another kind than the one asked for.
+    WrongKind {
+        /// The kind asked for.
+        expected: KeyKind,
+        /// The kind found.
+        found: KeyKind,
+    },
     /// The checksum does not match the contents.
     Corrupted,
     /// The checksum matches but the public key is not the one derived from the seed.
@@ -109,8 +167,12 @@ impl KeyFormatError {
                     ),
                     KeyFormatError::UnsupportedKind(k) => write!(
                         f,
-                        "holds unsupported key kind {k} (this build reads {KIND_SR25519}, sr25519)"
+                        "holds unsupported key kind {k} (this build reads {KIND_SR25519}, sr25519, \
+                         and {KIND_NOISE_X25519}, node keys)"
                     ),
+                    KeyFormatError::WrongKind { expected, found } => {
+                        write!(f, "holds a {}, not a {}", found.name(), expected.name())
+                    }
                     KeyFormatError::Corrupted => f.write_str("is corrupted (checksum mismatch)"),
                     KeyFormatError::PublicKeyMismatch => {
                         f.write_str("is corrupted (its public key does not match its secret seed)")
@@ -231,12 +293,22 @@ pub enum KeyFileError {
 /// The 78-byte key file holding `key` (see the module documentation for the layout).
 #[must_use]
 pub fn encode_key_file(key: &Keypair) -> [u8; KEY_FILE_LEN] {
+    encode_secret(KeyKind::Sr25519, &key.seed())
+}
+
+/// The 78-byte key file holding a node's Noise static private key.
+#[must_use]
+pub fn encode_node_key_file(private: &[u8; 32]) -> [u8; KEY_FILE_LEN] {
+    encode_secret(KeyKind::NoiseX25519, private)
+}
+
+fn encode_secret(kind: KeyKind, seed: &[u8; 32]) -> [u8; KEY_FILE_LEN] {
     let mut out = [0u8; KEY_FILE_LEN];
     out[..VERSION_AT].copy_from_slice(&MAGIC);
     out[VERSION_AT] = FORMAT_VERSION;
-    out[KIND_AT] = KIND_SR25519;
-    out[SEED_AT..PUBLIC_AT].copy_from_slice(&key.seed());
-    out[PUBLIC_AT..CHECKSUM_AT].copy_from_slice(key.public().as_bytes());
+    out[KIND_AT] = kind.byte();
+    out[SEED_AT..PUBLIC_AT].copy_from_slice(seed);
+    out[PUBLIC_AT..CHECKSUM_AT].copy_from_slice(&kind.public_of(seed));
     let sum = checksum(&out[..CHECKSUM_AT]);
     out[CHECKSUM_AT..].copy_from_slice(&sum);
     out
@@ -244,6 +316,15 @@ pub fn encode_key_file(key: &Keypair) -> [u8; KEY_FILE_LEN] {
 
 /// Reads a key file's bytes, checking length, magic, version, kind, checksum and public key.
 pub fn decode_key_file(bytes: &[u8]) -> Result<Keypair, KeyFormatError> {
+    decode_secret(bytes, KeyKind::Sr25519).map(|seed| Keypair::from_seed(&seed))
+}
+
+/// Reads a node key file's bytes; returns the Noise static private key.
+pub fn decode_node_key_file(bytes: &[u8]) -> Result<[u8; 32], KeyFormatError> {
+    decode_secret(bytes, KeyKind::NoiseX25519)
+}
+
+fn decode_secret(bytes: &[u8], expected: KeyKind) -> Result<[u8; 32], KeyFormatError> {
     let Ok(bytes) = <&[u8; KEY_FILE_LEN]>::try_from(bytes) else {
         let found = bytes.len();
         return Err(if found < KEY_FILE_LEN {
@@ -258,19 +339,21 @@ pub fn decode_key_file(bytes: &[u8]) -> Result<Keypair, KeyFormatError> {
     if bytes[VERSION_AT] != FORMAT_VERSION {
         return Err(KeyFormatError::UnsupportedVersion(bytes[VERSION_AT]));
     }
-    if bytes[KIND_AT] != KIND_SR25519 {
+    let Some(found) = KeyKind::from_byte(bytes[KIND_AT]) else {
         return Err(KeyFormatError::UnsupportedKind(bytes[KIND_AT]));
-    }
+    };
     if bytes[CHECKSUM_AT..] != checksum(&bytes[..CHECKSUM_AT]) {
         return Err(KeyFormatError::Corrupted);
     }
+    if found != expected {
+        return Err(KeyFormatError::WrongKind { expected, found });
+    }
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&bytes[SEED_AT..PUBLIC_AT]);
-    let key = Keypair::from_seed(&seed);
-    if key.public().as_bytes()[..] != bytes[PUBLIC_AT..CHECKSUM_AT] {
+    if found.public_of(&seed)[..] != bytes[PUBLIC_AT..CHECKSUM_AT] {
         return Err(KeyFormatError::PublicKeyMismatch);
     }
-    Ok(key)
+    Ok(seed)
 }
 
 /// Writes `key` to `path` atomically with mode 0600; replaces an existing file only if `overwrite`.
@@ -282,6 +365,23 @@ pub fn decode_key_file(bytes: &[u8]) -> Result<Keypair, KeyFormatError> {
 /// ([`KeyFileError::DirectoryMissing`] otherwise). On every error the temporary file is removed
 /// and an existing key file is left untouched.
 pub fn write_key_file(path: &Path, key: &Keypair, overwrite: bool) -> Result<(), KeyFileError> {
+    write_secret_file(path, &encode_key_file(key), overwrite)
+}
+
+/// Writes a node's Noise static private key like [`write_key_file`].
+pub fn write_node_key_file(
+    path: &Path,
+    private: &[u8; 32],
+    overwrite: bool,
+) -> Result<(), KeyFileError> {
+    write_secret_file(path, &encode_node_key_file(private), overwrite)
+}
+
+fn write_secret_file(
+    path: &Path,
+    contents: &[u8; KEY_FILE_LEN],
+    overwrite: bool,
+) -> Result<(), KeyFileError> {
     let Some(name) = path.file_name() else {
         return Err(KeyFileError::InvalidPath {
             path: path.to_path_buf(),
@@ -306,7 +406,7 @@ pub fn write_key_file(path: &Path, key: &Keypair, overwrite: bool) -> Result<(),
         }
         Err(error) => return Err(write_error(error)),
     };
-    file.write_all(&encode_key_file(key)).map_err(write_error)?;
+    file.write_all(contents).map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
     drop(file);
 
@@ -341,6 +441,15 @@ pub fn write_key_file(path: &Path, key: &Keypair, overwrite: bool) -> Result<(),
 
 /// Reads and checks the key file at `path`, refusing on Unix a file open to group or others.
 pub fn read_key_file(path: &Path) -> Result<Keypair, KeyFileError> {
+    read_secret_file(path, KeyKind::Sr25519).map(|seed| Keypair::from_seed(&seed))
+}
+
+/// Reads a node key file like [`read_key_file`]; returns the Noise static private key.
+pub fn read_node_key_file(path: &Path) -> Result<[u8; 32], KeyFileError> {
+    read_secret_file(path, KeyKind::NoiseX25519)
+}
+
+fn read_secret_file(path: &Path, kind: KeyKind) -> Result<[u8; 32], KeyFileError> {
     let read_error = |error| KeyFileError::Read {
         path: path.to_path_buf(),
         error,
@@ -375,7 +484,7 @@ pub fn read_key_file(path: &Path) -> Result<Keypair, KeyFileError> {
     file.take(READ_LIMIT)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    decode_key_file(&bytes).map_err(|error| {
+    decode_secret(&bytes, kind).map_err(|error| {
         let error = match error {
             // Only READ_LIMIT bytes were read; report the file's real size.
             KeyFormatError::TooLong { found } => KeyFormatError::TooLong {
@@ -613,7 +722,7 @@ mod tests {
                 KeyFormatError::UnsupportedVersion(version)
             );
         }
-        for kind in [0, 2, 255] {
+        for kind in [0, 3, 255] {
             let mut bad = good;
             bad[5] = kind;
             assert_eq!(
@@ -621,6 +730,52 @@ mod tests {
                 KeyFormatError::UnsupportedKind(kind)
             );
         }
+        // A node key where a signing key is expected, and the other way round.
+        let node = encode_node_key_file(&[7; 32]);
+        assert_eq!(
+            decode_key_file(&node).unwrap_err(),
+            KeyFormatError::WrongKind {
+                expected: KeyKind::Sr25519,
+                found: KeyKind::NoiseX25519
+            }
+        );
+        assert_eq!(
+            decode_node_key_file(&good).unwrap_err(),
+            KeyFormatError::WrongKind {
+                expected: KeyKind::NoiseX25519,
+                found: KeyKind::Sr25519
+            }
+        );
+    }
+
+    #[test]
+    fn node_keys_round_trip_and_match_rfc_7748() {
+        // RFC 7748 section 6.1: Alice's private key and public key.
+        let private: [u8; 32] = crate::bytes::decode_hex(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::bytes::to_hex(&x25519_public(&private)),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        let bytes = encode_node_key_file(&private);
+        assert_eq!(bytes[5], KIND_NOISE_X25519);
+        assert_eq!(decode_node_key_file(&bytes), Ok(private));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        write_node_key_file(&path, &private, false).unwrap();
+        assert_eq!(read_node_key_file(&path).unwrap(), private);
+        assert!(matches!(
+            read_key_file(&path),
+            Err(KeyFileError::Format { .. })
+        ));
+        let mut flipped = bytes;
+        flipped[10] ^= 1;
+        assert_eq!(
+            decode_node_key_file(&flipped),
+            Err(KeyFormatError::Corrupted)
+        );
     }
 
     #[test]

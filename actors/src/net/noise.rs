@@ -365,3 +365,46 @@ impl Session {
         let _ = self.stream.get_mut().shutdown().await;
     }
 }
+
+impl StaticKey {
+    /// Loads the node key at `path`, or creates one there (mode 0600) on first run.
+    pub fn load_or_create(
+        path: &std::path::Path,
+    ) -> Result<Self, spacetime::keyfile::KeyFileError> {
+        use spacetime::keyfile::{KeyFileError, read_node_key_file, write_node_key_file};
+        match read_node_key_file(path) {
+            Ok(private) => Ok(Self::from_valid_private(private)),
+            Err(KeyFileError::Read { error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let private = random_private()?;
+                match write_node_key_file(path, &private, false) {
+                    Ok(()) => Ok(Self::from_valid_private(private)),
+                    // Another process created it first: use theirs.
+                    Err(KeyFileError::Exists { .. }) => {
+                        read_node_key_file(path).map(Self::from_valid_private)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Any 32 bytes are a valid X25519 private key (clamping happens inside the DH).
+    fn from_valid_private(private: [u8; 32]) -> Self {
+        Self {
+            private,
+            public: spacetime::keyfile::x25519_public(&private),
+        }
+    }
+}
+
+/// 32 random bytes from the OS, through snow's key generation.
+fn random_private() -> Result<[u8; 32], spacetime::keyfile::KeyFileError> {
+    let key = StaticKey::generate().map_err(|e| spacetime::keyfile::KeyFileError::Write {
+        path: std::path::PathBuf::new(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(key.private)
+}
