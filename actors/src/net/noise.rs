@@ -15,7 +15,7 @@ use spacetime::Hash;
 use spacetime::wire::{
     Frame, FrameDecoder, FrameError, MAX_NOISE_PLAINTEXT, Message, encode_frame_into,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The Noise protocol name.
@@ -106,8 +106,9 @@ fn params() -> Result<snow::params::NoiseParams, TransportError> {
     NOISE_PARAMS.parse().map_err(TransportError::from)
 }
 
-/// Socket read buffer: several small Noise messages per `read` syscall.
-const READ_BUFFER_BYTES: usize = 128 * 1024;
+/// Socket read buffer: several small Noise messages per `read` syscall, and always room for
+/// one whole Noise message with its length prefix.
+const READ_BUFFER_BYTES: usize = 2 * (MAX_NOISE_MESSAGE + 2);
 
 /// Writes one length-prefixed Noise message.
 async fn write_noise<W: AsyncWrite + Unpin>(
@@ -212,13 +213,16 @@ pub struct Traffic {
 
 /// An established, encrypted session with a peer.
 pub struct Session {
-    stream: BufReader<TcpStream>,
+    stream: TcpStream,
     noise: snow::TransportState,
     remote_static: [u8; 32],
     decoder: FrameDecoder,
     inbox: VecDeque<Frame>,
     decoded: Vec<Frame>,
-    read_buf: Box<[u8; MAX_NOISE_MESSAGE]>,
+    /// Bytes read but not yet decrypted are `read_buf[read_start..read_end]`.
+    read_buf: Box<[u8]>,
+    read_start: usize,
+    read_end: usize,
     plain_buf: Box<[u8; MAX_NOISE_MESSAGE]>,
     frame_buf: Vec<u8>,
     wire_buf: Vec<u8>,
@@ -234,13 +238,15 @@ impl std::fmt::Debug for Session {
 impl Session {
     fn new(stream: TcpStream, noise: snow::TransportState, remote_static: [u8; 32]) -> Self {
         Self {
-            stream: BufReader::with_capacity(READ_BUFFER_BYTES, stream),
+            stream,
             noise,
             remote_static,
             decoder: FrameDecoder::new(),
             inbox: VecDeque::new(),
             decoded: Vec::new(),
-            read_buf: Box::new([0; MAX_NOISE_MESSAGE]),
+            read_buf: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            read_start: 0,
+            read_end: 0,
             plain_buf: Box::new([0; MAX_NOISE_MESSAGE]),
             frame_buf: Vec::new(),
             wire_buf: Vec::new(),
@@ -265,7 +271,7 @@ impl Session {
 
     /// The peer's socket address.
     pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.stream.get_ref().peer_addr()
+        self.stream.peer_addr()
     }
 
     /// Encrypts and sends one message.
@@ -324,28 +330,79 @@ impl Session {
         Ok(())
     }
 
-    /// Receives and decodes the next message. Not cancel-safe: on a timeout or any error, end
-    /// the session.
+    /// Receives and decodes the next message. Cancel-safe: if the future is dropped before it
+    /// completes (in a `select!`), no data is lost and the next call continues.
     pub async fn recv(&mut self) -> Result<Message, TransportError> {
         Ok(self.recv_frame().await?.decode()?)
     }
 
     /// Receives the next frame without decoding it (decoding can then run elsewhere).
+    /// Cancel-safe like [`Self::recv`]: the only await is a single `read`, and all state
+    /// changes happen after it returns.
     pub async fn recv_frame(&mut self) -> Result<Frame, TransportError> {
         loop {
             if let Some(frame) = self.inbox.pop_front() {
                 self.traffic.messages_in += 1;
                 return Ok(frame);
             }
-            let len = read_noise(&mut self.stream, &mut self.read_buf).await?;
-            self.traffic.bytes_in += 2 + len as u64;
-            let plain = self
-                .noise
-                .read_message(&self.read_buf[..len], &mut self.plain_buf[..])?;
+            if self.decrypt_buffered()? {
+                continue;
+            }
+            if self.read_end == self.read_buf.len() {
+                // Make room: move the partial message to the front.
+                self.read_buf.copy_within(self.read_start..self.read_end, 0);
+                self.read_end -= self.read_start;
+                self.read_start = 0;
+            }
+            let n = self
+                .stream
+                .read(&mut self.read_buf[self.read_end..])
+                .await?;
+            if n == 0 {
+                return Err(TransportError::Closed);
+            }
+            self.read_end += n;
+            self.traffic.bytes_in += n as u64;
+        }
+    }
+
+    /// Decrypts every complete Noise message in the read buffer into frames; true if any.
+    fn decrypt_buffered(&mut self) -> Result<bool, TransportError> {
+        let mut any = false;
+        loop {
+            let available = &self.read_buf[self.read_start..self.read_end];
+            let Some(len_bytes) = available.get(..2) else {
+                break;
+            };
+            let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+            let Some(message) = available.get(2..2 + len) else {
+                break;
+            };
+            let plain = self.noise.read_message(message, &mut self.plain_buf[..])?;
+            self.read_start += 2 + len;
             self.decoder
                 .push(&self.plain_buf[..plain], &mut self.decoded)?;
             self.inbox.extend(self.decoded.drain(..));
+            any = true;
         }
+        if self.read_start == self.read_end {
+            self.read_start = 0;
+            self.read_end = 0;
+        }
+        Ok(any)
+    }
+
+    /// Takes the queued ciphertext instead of writing it (tests of partial delivery).
+    #[cfg(test)]
+    pub(super) fn take_queued(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.wire_buf)
+    }
+
+    /// Writes bytes to the socket as they are (tests of partial delivery).
+    #[cfg(test)]
+    pub(super) async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        self.stream.write_all(bytes).await?;
+        Ok(())
     }
 
     /// Sends raw bytes as Noise transport messages without framing: for tests of how peers
@@ -362,7 +419,7 @@ impl Session {
 
     /// Shuts the connection down.
     pub async fn close(mut self) {
-        let _ = self.stream.get_mut().shutdown().await;
+        let _ = self.stream.shutdown().await;
     }
 }
 

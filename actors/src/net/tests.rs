@@ -104,6 +104,27 @@ async fn queued_messages_go_out_in_one_flush() {
 }
 
 #[tokio::test]
+async fn recv_survives_cancellation_mid_message() {
+    let (mut a, mut b, _, _) = pair().await;
+    let genesis = Genesis::builtin("dev").unwrap();
+    let big = Message::Headers(Headers {
+        headers: BoundedVec::try_from_vec(vec![genesis.block.header.clone(); 2000]).unwrap(),
+    });
+    a.queue(&big).unwrap();
+    a.queue(&Message::Ping(Ping { nonce: 1 })).unwrap();
+    let wire = a.take_queued();
+    // Half of the first Noise message arrives; the receive is cancelled by a timeout while
+    // those bytes sit in its buffer.
+    a.write_raw(&wire[..30_000]).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_millis(50), b.recv()).await;
+    assert!(first.is_err(), "nothing complete yet");
+    // The rest arrives: the next call continues where the cancelled one stopped.
+    a.write_raw(&wire[30_000..]).await.unwrap();
+    assert_eq!(b.recv().await.unwrap(), big);
+    assert_eq!(b.recv().await.unwrap(), Message::Ping(Ping { nonce: 1 }));
+}
+
+#[tokio::test]
 async fn hello_exchange_accepts_same_network_and_refuses_another() {
     let (mut a, mut b, ka, kb) = pair().await;
     let net = Hash([1; 32]);
