@@ -1,10 +1,12 @@
 //! The Spacetime node: actors, transport, configuration, metrics, and the `spacetime` binary.
 //!
 //! The protocol rules live in the `spacetime` crate; this crate wires them to the outside world.
-//! Today it holds the command-line interface; the actors arrive with the node.
+//! Today it holds the command-line interface, the Noise transport and the network layer.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod clock;
 pub mod net;
+pub mod p2p;

@@ -3,7 +3,7 @@
 mod hello;
 mod noise;
 
-pub use hello::{HelloError, exchange_hello};
+pub use hello::{HelloError, exchange_hello, refuse};
 pub use noise::{
     MAX_NOISE_MESSAGE, NOISE_PARAMS, PROLOGUE, Role, Session, StaticKey, Traffic, TransportError,
     handshake,

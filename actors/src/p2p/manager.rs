@@ -1,0 +1,612 @@
+//! The PeerManager actor: owns the peer manager state machine, the listener's inbound
+//! connections, dialling, and one task per session. It persists the address book and bans.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
+};
+use spacetime::p2p::{
+    Action, AddrBook, BanList, Direction, Misbehavior, PeerId, PeerManager, PeerManagerConfig,
+    Random,
+};
+use spacetime::wire::{
+    DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, PeerAddr, PeerList,
+    capabilities,
+};
+use spacetime::{BoundedString, BoundedVec, Hash, Height};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::peer::{self, Outgoing, PeerTask, Timeouts};
+use super::store::{self, BANS_FILE, Loaded, PEERS_FILE};
+use crate::clock::Clock;
+use crate::net::{Role, StaticKey};
+
+/// Messages a peer's outgoing queue holds before the peer counts as too slow.
+const OUTGOING_QUEUE: usize = 256;
+/// Messages the manager's mailbox holds; beyond it, peer messages are dropped and counted.
+const MAILBOX: usize = 4096;
+/// Longest a dial may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Addresses older than this are not gossiped.
+const GOSSIP_MAX_AGE_MS: u64 = 3 * 60 * 60 * 1000;
+
+/// Settings of the network layer.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Where to accept connections (`None`: outbound only).
+    pub listen: Option<SocketAddr>,
+    /// Connection policy and seeds.
+    pub peers: PeerManagerConfig,
+    /// Where the address book and bans are kept (`None`: in memory only).
+    pub data_dir: Option<PathBuf>,
+    /// Session timing.
+    pub timeouts: Timeouts,
+    /// How often to dial, prune and persist.
+    pub tick: Duration,
+    /// Our user agent.
+    pub user_agent: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            peers: PeerManagerConfig::default(),
+            data_dir: None,
+            timeouts: Timeouts::default(),
+            tick: Duration::from_secs(1),
+            user_agent: format!("spacetime/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The tip we announce in `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTip {
+    /// Height.
+    pub height: Height,
+    /// Block hash.
+    pub hash: Hash,
+    /// Cumulative work, big-endian.
+    pub work: [u8; 32],
+}
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+}
+
+/// A running network layer.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The manager actor.
+    pub manager: actix::Addr<PeerManagerActor>,
+    /// The address actually listened on (port 0 in the config picks a free one).
+    pub listening: Option<SocketAddr>,
+    /// Our node id.
+    pub node_id: Hash,
+}
+
+/// Starts the network layer on the current actix system.
+pub async fn start(
+    config: NetworkConfig,
+    key: StaticKey,
+    network_id: Hash,
+    tip: ChainTip,
+    clock: Arc<dyn Clock>,
+) -> Result<Network, NetworkError> {
+    let listener = match config.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|error| NetworkError::Bind { addr, error })?,
+        ),
+        None => None,
+    };
+    let listening = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let (book, bans) = load_state(config.data_dir.as_deref());
+    let node_id = key.node_id();
+    let seed = u64::from_le_bytes(node_id.0[..8].try_into().unwrap_or([0; 8])) ^ clock.now_ms();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let actor = PeerManagerActor {
+        core: PeerManager::new(config.peers.clone(), book, bans),
+        local: LocalHello {
+            network_id,
+            node_id,
+        },
+        key: Arc::new(key),
+        tip,
+        listen_port: listening.map_or(0, |a| a.port()),
+        handles: BTreeMap::new(),
+        clock,
+        rng: XorShift(seed | 1),
+        config,
+        dropped_messages: 0,
+        stop: stop_tx,
+    };
+    let manager = actor.start();
+    if let Some(listener) = listener {
+        let manager = manager.clone();
+        actix_rt::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        // A full mailbox drops the connection: the peer may retry later.
+                        Ok((stream, addr)) => drop(manager.try_send(Inbound { stream, addr })),
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                    // The manager stopped: release the port.
+                    _ = stop_rx.changed() => return,
+                }
+            }
+        });
+    }
+    Ok(Network {
+        manager,
+        listening,
+        node_id,
+    })
+}
+
+fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList) {
+    let Some(dir) = dir else {
+        return (AddrBook::new(), BanList::default());
+    };
+    let book = match store::load(&dir.join(PEERS_FILE)) {
+        Loaded::Found(snapshot) => AddrBook::from_snapshot(snapshot),
+        Loaded::Missing => AddrBook::new(),
+        Loaded::Corrupt(aside) => {
+            tracing::warn!(
+                "address book was damaged; moved to {} and starting empty",
+                aside.display()
+            );
+            AddrBook::new()
+        }
+    };
+    let bans = match store::load(&dir.join(BANS_FILE)) {
+        Loaded::Found(bans) => bans,
+        Loaded::Missing => BanList::default(),
+        Loaded::Corrupt(aside) => {
+            tracing::warn!(
+                "ban list was damaged; moved to {} and starting empty",
+                aside.display()
+            );
+            BanList::default()
+        }
+    };
+    (book, bans)
+}
+
+/// A small seeded generator for dial choices.
+#[derive(Debug)]
+struct XorShift(u64);
+
+impl Random for XorShift {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A live session as the manager sees it.
+#[derive(Debug)]
+struct PeerHandle {
+    tx: mpsc::Sender<Outgoing>,
+    addr: SocketAddr,
+    direction: Direction,
+    hello: Option<Hello>,
+    latency_ms: Option<u64>,
+}
+
+/// The PeerManager actor.
+pub struct PeerManagerActor {
+    core: PeerManager,
+    config: NetworkConfig,
+    key: Arc<StaticKey>,
+    local: LocalHello,
+    tip: ChainTip,
+    listen_port: u16,
+    handles: BTreeMap<PeerId, PeerHandle>,
+    clock: Arc<dyn Clock>,
+    rng: XorShift,
+    dropped_messages: u64,
+    /// Tells the accept loop to stop.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Actor for PeerManagerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run_interval(self.config.tick, |act, ctx| act.tick(ctx));
+        let ctx_addr = ctx.address();
+        // First dials at once rather than after one tick.
+        let _ = ctx_addr.try_send(Tick);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        let _ = self.stop.send(true);
+        for handle in self.handles.values() {
+            let _ = handle
+                .tx
+                .try_send(Outgoing::Disconnect(DisconnectReason::Shutdown));
+        }
+        self.persist();
+    }
+}
+
+impl PeerManagerActor {
+    fn our_hello(&self) -> Hello {
+        Hello {
+            protocol_version: PROTOCOL_VERSION,
+            network_id: self.local.network_id,
+            node_id: self.local.node_id,
+            best_height: self.tip.height,
+            best_hash: self.tip.hash,
+            cumulative_work: self.tip.work,
+            listen_port: self.listen_port,
+            user_agent: BoundedString::truncating(&self.config.user_agent),
+            capabilities: capabilities::FULL_NODE | capabilities::TX_RELAY,
+            time_ms: self.clock.now_ms(),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        for action in self.core.on_tick(now, &mut self.rng) {
+            self.apply(action, ctx);
+        }
+    }
+
+    fn apply(&mut self, action: Action, ctx: &mut Context<Self>) {
+        match action {
+            Action::Dial(addr) => {
+                let me = ctx.address();
+                actix_rt::spawn(async move {
+                    let result = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await;
+                    let message = match result {
+                        Ok(Ok(stream)) => Dialed {
+                            addr,
+                            stream: Some(stream),
+                        },
+                        _ => Dialed { addr, stream: None },
+                    };
+                    let _ = me.try_send(message);
+                });
+            }
+            Action::Disconnect(peer, reason) => {
+                if let Some(handle) = self.handles.get(&peer) {
+                    let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
+                }
+            }
+        }
+    }
+
+    fn spawn_peer(
+        &mut self,
+        id: PeerId,
+        stream: TcpStream,
+        addr: SocketAddr,
+        role: Role,
+        ctx: &mut Context<Self>,
+    ) {
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let direction = if role == Role::Initiator {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        self.handles.insert(
+            id,
+            PeerHandle {
+                tx,
+                addr,
+                direction,
+                hello: None,
+                latency_ms: None,
+            },
+        );
+        let task = PeerTask {
+            id,
+            role,
+            key: self.key.clone(),
+            local: self.local,
+            hello: self.our_hello(),
+            manager: ctx.address(),
+            clock: self.clock.clone(),
+            timeouts: self.config.timeouts,
+        };
+        actix_rt::spawn(peer::run(task, stream, rx));
+    }
+
+    fn send(&self, peer: PeerId, message: Message) {
+        if let Some(handle) = self.handles.get(&peer)
+            && handle
+                .tx
+                .try_send(Outgoing::Send(Box::new(message)))
+                .is_err()
+        {
+            // A peer that cannot keep up with its queue is dropped rather than buffered forever.
+            let _ = handle
+                .tx
+                .try_send(Outgoing::Disconnect(DisconnectReason::Timeout));
+        }
+    }
+
+    fn persist(&self) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        if let Err(e) = store::save(&dir.join(PEERS_FILE), &self.core.book().snapshot()) {
+            tracing::warn!("{e}");
+        }
+        if let Err(e) = store::save(&dir.join(BANS_FILE), self.core.bans()) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// An accepted connection.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct Inbound {
+    stream: TcpStream,
+    addr: SocketAddr,
+}
+
+impl Handler<Inbound> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        match self.core.on_inbound(msg.addr, self.clock.now_ms()) {
+            Ok((id, actions)) => {
+                for action in actions {
+                    self.apply(action, ctx);
+                }
+                self.spawn_peer(id, msg.stream, msg.addr, Role::Responder, ctx);
+            }
+            Err(reason) => tracing::debug!(addr = %msg.addr, ?reason, "inbound refused"),
+        }
+    }
+}
+
+/// A dial finished.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct Dialed {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+}
+
+impl Handler<Dialed> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: Dialed, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        match msg.stream {
+            Some(stream) => {
+                let id = self.core.on_dialed(msg.addr, now);
+                self.spawn_peer(id, stream, msg.addr, Role::Initiator, ctx);
+            }
+            None => self.core.on_dial_failed(msg.addr, now),
+        }
+    }
+}
+
+/// Periodic work.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+struct Tick;
+
+impl Handler<Tick> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        self.tick(ctx);
+    }
+}
+
+/// A session completed its handshake and Hello.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct PeerUp {
+    pub id: PeerId,
+    pub hello: Hello,
+}
+
+impl Handler<PeerUp> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: PeerUp, _: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        let hello = msg.hello;
+        match self.core.on_hello(
+            msg.id,
+            hello.node_id,
+            hello.capabilities,
+            hello.listen_port,
+            now,
+        ) {
+            Ok(()) => {
+                if let Some(handle) = self.handles.get_mut(&msg.id) {
+                    handle.hello = Some(hello);
+                }
+                // Learn addresses from every new peer.
+                self.send(msg.id, Message::RequestPeers);
+            }
+            Err(reason) => {
+                if let Some(handle) = self.handles.get(&msg.id) {
+                    let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
+                }
+            }
+        }
+    }
+}
+
+/// A session ended.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct PeerDown {
+    pub id: PeerId,
+    pub reason: String,
+}
+
+impl Handler<PeerDown> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: PeerDown, _: &mut Context<Self>) {
+        let Some(handle) = self.handles.remove(&msg.id) else {
+            return;
+        };
+        tracing::debug!(peer = msg.id.0, addr = %handle.addr, reason = %msg.reason, "session ended");
+        let now = self.clock.now_ms();
+        if handle.hello.is_none() && handle.direction == Direction::Outbound {
+            self.core.on_dial_failed(handle.addr, now);
+        }
+        self.core.on_disconnected(msg.id);
+    }
+}
+
+/// Something a session reports.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) enum PeerEvent {
+    /// A message for the node.
+    Message { id: PeerId, message: Message },
+    /// A protocol violation.
+    Misbehaved { id: PeerId, what: Misbehavior },
+    /// A ping round trip.
+    Latency { id: PeerId, rtt_ms: u64 },
+}
+
+impl Handler<PeerEvent> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, event: PeerEvent, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        match event {
+            PeerEvent::Misbehaved { id, what } => {
+                tracing::debug!(peer = id.0, ?what, "misbehaviour");
+                if let Some(action) = self.core.on_misbehavior(id, what, now) {
+                    self.apply(action, ctx);
+                    self.persist();
+                }
+            }
+            PeerEvent::Latency { id, rtt_ms } => {
+                self.core.on_latency(id, rtt_ms);
+                if let Some(h) = self.handles.get_mut(&id) {
+                    h.latency_ms = Some(rtt_ms);
+                }
+            }
+            PeerEvent::Message { id, message } => match message {
+                Message::RequestPeers => {
+                    let peers: Vec<PeerAddr> = self
+                        .core
+                        .book()
+                        .gossip(
+                            now,
+                            GOSSIP_MAX_AGE_MS,
+                            spacetime::wire::MAX_PEERS_PER_MESSAGE,
+                        )
+                        .into_iter()
+                        .map(|i| PeerAddr {
+                            ip: i.addr.ip(),
+                            port: i.addr.port(),
+                            capabilities: i.capabilities,
+                            last_seen_ms: i.last_seen_ms,
+                        })
+                        .collect();
+                    let list = PeerList {
+                        peers: BoundedVec::try_from_vec(peers).unwrap_or_default(),
+                    };
+                    self.send(id, Message::PeerList(list));
+                }
+                Message::PeerList(list) => self.core.on_peer_list(&list.peers, now),
+                other => {
+                    // Chain and mempool messages go to their actors once those exist.
+                    self.dropped_messages += 1;
+                    tracing::trace!(peer = id.0, kind = other.kind().name(), "no subscriber");
+                }
+            },
+        }
+    }
+}
+
+/// One connected peer, for status output and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSummary {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Who connected.
+    pub direction: Direction,
+    /// Its node id, once it said Hello.
+    pub node_id: Option<Hash>,
+    /// Its user agent.
+    pub user_agent: Option<String>,
+    /// Its best height when it said Hello.
+    pub best_height: Option<Height>,
+    /// Last ping round trip.
+    pub latency_ms: Option<u64>,
+}
+
+/// Asks for the connected peers.
+#[derive(ActixMessage)]
+#[rtype(result = "Vec<PeerSummary>")]
+pub struct GetPeers;
+
+impl Handler<GetPeers> for PeerManagerActor {
+    type Result = MessageResult<GetPeers>;
+    fn handle(&mut self, _: GetPeers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.handles
+                .values()
+                .map(|h| PeerSummary {
+                    addr: h.addr,
+                    direction: h.direction,
+                    node_id: h.hello.as_ref().map(|x| x.node_id),
+                    user_agent: h.hello.as_ref().map(|x| x.user_agent.to_string()),
+                    best_height: h.hello.as_ref().map(|x| x.best_height),
+                    latency_ms: h.latency_ms,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Asks whether an IP is banned.
+#[derive(ActixMessage)]
+#[rtype(result = "bool")]
+pub struct IsBanned(pub std::net::IpAddr);
+
+impl Handler<IsBanned> for PeerManagerActor {
+    type Result = bool;
+    fn handle(&mut self, msg: IsBanned, _: &mut Context<Self>) -> bool {
+        self.core.bans().is_banned(&msg.0, self.clock.now_ms())
+    }
+}
+
+/// Tells peers goodbye, saves the address book and bans, and stops.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,207 @@
+//! One task per peer session: handshake, Hello, then a loop that reads frames, enforces the
+//! peer's rate limits, answers pings, and writes what the manager queues for it.
+//!
+//! The task owns the socket and the Noise session; it talks to the PeerManager actor only by
+//! messages, and reports every protocol violation so the manager can score and ban.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use spacetime::p2p::{Misbehavior, PeerId, PeerRateLimiter};
+use spacetime::wire::{DisconnectReason, Hello, LocalHello, Message, Ping};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::manager::{PeerDown, PeerEvent, PeerManagerActor, PeerUp};
+use crate::clock::Clock;
+use crate::net::{Role, StaticKey, exchange_hello, handshake};
+
+/// What the manager asks a peer task to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Send a message.
+    Send(Box<Message>),
+    /// Send `Disconnect` with this reason and end the session.
+    Disconnect(DisconnectReason),
+}
+
+/// Timing of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Noise handshake and Hello exchange together.
+    pub handshake: Duration,
+    /// Interval between pings.
+    pub ping_interval: Duration,
+    /// A peer silent for this long is dropped.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Everything a peer task needs.
+pub(crate) struct PeerTask {
+    pub id: PeerId,
+    pub role: Role,
+    pub key: Arc<StaticKey>,
+    pub local: LocalHello,
+    pub hello: Hello,
+    pub manager: Addr<PeerManagerActor>,
+    pub clock: Arc<dyn Clock>,
+    pub timeouts: Timeouts,
+}
+
+/// Runs a session to its end, then tells the manager.
+pub(crate) async fn run(task: PeerTask, stream: TcpStream, outgoing: mpsc::Receiver<Outgoing>) {
+    let manager = task.manager.clone();
+    let id = task.id;
+    let reason = session(task, stream, outgoing).await;
+    // The session is over; the manager must hear of it even if its mailbox is busy.
+    let mut down = PeerDown { id, reason };
+    for _ in 0..100 {
+        match manager.try_send(down) {
+            Ok(()) => return,
+            Err(actix::dev::SendError::Full(back)) => {
+                down = back;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(actix::dev::SendError::Closed(_)) => return,
+        }
+    }
+}
+
+/// The session; returns why it ended.
+async fn session(
+    task: PeerTask,
+    stream: TcpStream,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) -> String {
+    let PeerTask {
+        id,
+        role,
+        key,
+        local,
+        hello,
+        manager,
+        clock,
+        timeouts,
+    } = task;
+    let mut session = match handshake(stream, &key, role, timeouts.handshake).await {
+        Ok(s) => s,
+        Err(e) => return format!("handshake: {e}"),
+    };
+    let theirs = match exchange_hello(&mut session, &hello, &local, timeouts.handshake).await {
+        Ok(h) => h,
+        Err(e) => return format!("hello: {e}"),
+    };
+    if manager.try_send(PeerUp { id, hello: theirs }).is_err() {
+        return "manager busy".into();
+    }
+    let report = |what: Misbehavior| {
+        let _ = manager.try_send(PeerEvent::Misbehaved { id, what });
+    };
+    let mut limiter = PeerRateLimiter::new(clock.now_ms());
+    let mut ping = tokio::time::interval(timeouts.ping_interval);
+    ping.tick().await;
+    let mut last_heard = clock.now_ms();
+    let mut pending_ping: Option<(u64, u64)> = None;
+    loop {
+        tokio::select! {
+            received = session.recv_frame() => {
+                let frame = match received {
+                    Ok(f) => f,
+                    Err(crate::net::TransportError::Frame(e)) => {
+                        report(Misbehavior::MalformedMessage);
+                        return format!("bad frame: {e}");
+                    }
+                    Err(e) => return e.to_string(),
+                };
+                let now = clock.now_ms();
+                last_heard = now;
+                if !limiter.admit(frame.kind, frame.payload.len(), now) {
+                    report(Misbehavior::RateLimited);
+                    continue;
+                }
+                let message = match frame.decode() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        report(Misbehavior::MalformedMessage);
+                        return format!("bad message: {e}");
+                    }
+                };
+                match message {
+                    Message::Ping(p) => {
+                        if let Err(e) = session.queue(&Message::Pong(p)) {
+                            return e.to_string();
+                        }
+                    }
+                    Message::Pong(p) => match pending_ping.take() {
+                        Some((nonce, sent)) if nonce == p.nonce => {
+                            let _ = manager.try_send(PeerEvent::Latency { id, rtt_ms: now.saturating_sub(sent) });
+                        }
+                        other => {
+                            pending_ping = other;
+                            report(Misbehavior::UnexpectedMessage);
+                        }
+                    },
+                    Message::Hello(_) => report(Misbehavior::UnexpectedMessage),
+                    Message::Disconnect(d) => return format!("peer disconnected: {:?} {}", d.reason, d.detail),
+                    other => {
+                        // Peers can feed this path: never block, count what is dropped.
+                        if manager.try_send(PeerEvent::Message { id, message: other }).is_err() {
+                            tracing::debug!(peer = id.0, "manager mailbox full, message dropped");
+                        }
+                    }
+                }
+            }
+            command = outgoing.recv() => match command {
+                Some(Outgoing::Send(m)) => {
+                    if let Err(e) = session.queue(&m) {
+                        return e.to_string();
+                    }
+                    // Drain whatever else is ready, then write once.
+                    while let Ok(next) = outgoing.try_recv() {
+                        match next {
+                            Outgoing::Send(m) => {
+                                if let Err(e) = session.queue(&m) {
+                                    return e.to_string();
+                                }
+                            }
+                            Outgoing::Disconnect(reason) => return disconnect(&mut session, reason).await,
+                        }
+                    }
+                }
+                Some(Outgoing::Disconnect(reason)) => return disconnect(&mut session, reason).await,
+                None => return disconnect(&mut session, DisconnectReason::Shutdown).await,
+            },
+            _ = ping.tick() => {
+                let now = clock.now_ms();
+                if now.saturating_sub(last_heard) > timeouts.idle.as_millis() as u64 {
+                    report(Misbehavior::Timeout);
+                    return disconnect(&mut session, DisconnectReason::Timeout).await;
+                }
+                let nonce = now ^ id.0.rotate_left(32);
+                pending_ping = Some((nonce, now));
+                if let Err(e) = session.queue(&Message::Ping(Ping { nonce })) {
+                    return e.to_string();
+                }
+            }
+        }
+        if let Err(e) = session.flush().await {
+            return e.to_string();
+        }
+    }
+}
+
+async fn disconnect(session: &mut crate::net::Session, reason: DisconnectReason) -> String {
+    crate::net::refuse(session, reason, "").await;
+    format!("disconnected: {reason:?}")
+}

@@ -1,0 +1,93 @@
+//! Persistence of the address book and the ban list in the data directory.
+//!
+//! Files are written to a temporary name and renamed, so a crash leaves the old or the new
+//! file, never half of one. A file that does not decode is moved aside (`.corrupt`) and the node
+//! starts with an empty book or ban list rather than refusing to start.
+
+use std::path::{Path, PathBuf};
+
+use spacetime::encoding::{Canonical, decode, encode};
+
+/// File name of the address book in the data directory.
+pub const PEERS_FILE: &str = "peers.dat";
+/// File name of the ban list in the data directory.
+pub const BANS_FILE: &str = "bans.dat";
+
+/// Why a peer store file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {error}", .path.display())]
+pub struct StoreError {
+    /// The file.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub error: std::io::Error,
+}
+
+/// What loading found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Loaded<T> {
+    /// The file decoded.
+    Found(T),
+    /// No file yet.
+    Missing,
+    /// The file was damaged; it was moved to the returned path.
+    Corrupt(PathBuf),
+}
+
+/// Loads a value stored with [`save`].
+pub fn load<T: Canonical>(path: &Path) -> Loaded<T> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(_) => return set_aside(path),
+    };
+    match decode::<T>(&bytes) {
+        Ok(value) => Loaded::Found(value),
+        Err(_) => set_aside(path),
+    }
+}
+
+fn set_aside<T>(path: &Path) -> Loaded<T> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".corrupt");
+    let aside = PathBuf::from(aside);
+    // If even the rename fails, the next save overwrites the damaged file.
+    let _ = std::fs::rename(path, &aside);
+    Loaded::Corrupt(aside)
+}
+
+/// Writes `value` to `path` atomically.
+pub fn save<T: Canonical>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let err = |error| StoreError {
+        path: path.to_owned(),
+        error,
+    };
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    std::fs::write(&temp, encode(value)).map_err(err)?;
+    std::fs::rename(&temp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spacetime::p2p::BanList;
+
+    #[test]
+    fn round_trip_missing_and_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(BANS_FILE);
+        assert_eq!(load::<BanList>(&path), Loaded::Missing);
+        let mut bans = BanList::default();
+        bans.ban("1.2.3.4".parse().unwrap(), 99);
+        save(&path, &bans).unwrap();
+        assert_eq!(load::<BanList>(&path), Loaded::Found(bans));
+        std::fs::write(&path, b"\xff\xff garbage").unwrap();
+        let Loaded::Corrupt(aside) = load::<BanList>(&path) else {
+            panic!("corrupt file not noticed")
+        };
+        assert!(aside.exists() && !path.exists());
+        assert_eq!(load::<BanList>(&path), Loaded::Missing);
+    }
+}

@@ -1,0 +1,204 @@
+//! Real nodes on 127.0.0.1: handshakes, discovery, bans, wrong networks, restarts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spacetime::p2p::PeerManagerConfig;
+use spacetime::wire::{Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities};
+use spacetime::{BoundedString, Hash};
+use spacetime_actors::clock::SystemClock;
+use spacetime_actors::net::{Role, StaticKey, exchange_hello, handshake};
+use spacetime_actors::p2p::{
+    ChainTip, GetPeers, IsBanned, Network, NetworkConfig, Shutdown, Timeouts, start,
+};
+
+const NET: Hash = Hash([7; 32]);
+
+fn config(seeds: Vec<SocketAddr>, outbound: usize) -> NetworkConfig {
+    NetworkConfig {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        peers: PeerManagerConfig {
+            outbound,
+            max_inbound: 64,
+            max_inbound_per_ip: 64,
+            seeds,
+        },
+        data_dir: None,
+        timeouts: Timeouts {
+            handshake: Duration::from_secs(3),
+            ping_interval: Duration::from_millis(200),
+            idle: Duration::from_secs(5),
+        },
+        tick: Duration::from_millis(100),
+        user_agent: "spacetime-test".into(),
+    }
+}
+
+async fn node(config: NetworkConfig, network_id: Hash) -> Network {
+    let key = StaticKey::generate().unwrap();
+    node_with_key(config, network_id, key).await
+}
+
+async fn node_with_key(config: NetworkConfig, network_id: Hash, key: StaticKey) -> Network {
+    let tip = ChainTip {
+        height: 0,
+        hash: network_id,
+        work: [0; 32],
+    };
+    start(config, key, network_id, tip, Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
+/// Waits until `check` holds for the peer lists, or fails after `limit`.
+async fn wait_for(
+    nodes: &[Network],
+    limit: Duration,
+    check: impl Fn(&[usize]) -> bool,
+) -> Vec<usize> {
+    let start = Instant::now();
+    loop {
+        let mut counts = Vec::new();
+        for n in nodes {
+            let peers = n.manager.send(GetPeers).await.unwrap();
+            counts.push(peers.iter().filter(|p| p.node_id.is_some()).count());
+        }
+        if check(&counts) || start.elapsed() > limit {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn two_nodes_connect_and_exchange_hellos() {
+    let a = node(config(vec![], 8), NET).await;
+    let b = node(config(vec![a.listening.unwrap()], 8), NET).await;
+    let counts = wait_for(&[a.clone(), b.clone()], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    assert_eq!(counts, vec![1, 1]);
+    let seen_by_b = b.manager.send(GetPeers).await.unwrap();
+    assert_eq!(seen_by_b[0].node_id, Some(a.node_id));
+    assert_eq!(seen_by_b[0].user_agent.as_deref(), Some("spacetime-test"));
+    // Keepalive pings measure latency.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let seen_by_a = a.manager.send(GetPeers).await.unwrap();
+    assert!(seen_by_a[0].latency_ms.is_some(), "{seen_by_a:?}");
+}
+
+#[actix_rt::test]
+async fn ten_nodes_discover_each_other_from_one_seed() {
+    let seed = node(config(vec![], 8), NET).await;
+    let mut nodes = vec![seed.clone()];
+    for _ in 0..9 {
+        nodes.push(node(config(vec![seed.listening.unwrap()], 8), NET).await);
+    }
+    let counts = wait_for(&nodes, Duration::from_secs(30), |c| {
+        c.iter().all(|&n| n >= 8)
+    })
+    .await;
+    assert!(counts.iter().all(|&n| n >= 8), "peer counts: {counts:?}");
+}
+
+#[actix_rt::test]
+async fn wrong_network_is_refused() {
+    let a = node(config(vec![], 8), NET).await;
+    let b = node(config(vec![a.listening.unwrap()], 8), Hash([8; 32])).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts = wait_for(&[a, b], Duration::from_millis(10), |_| true).await;
+    assert_eq!(counts, vec![0, 0]);
+}
+
+#[actix_rt::test]
+async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
+    let a = node(config(vec![], 8), NET).await;
+    let honest = node(config(vec![a.listening.unwrap()], 8), NET).await;
+    wait_for(&[a.clone(), honest.clone()], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+
+    // A rogue client completes the handshake and Hello, then sends an oversized frame.
+    let key = StaticKey::generate().unwrap();
+    let stream = tokio::net::TcpStream::connect(a.listening.unwrap())
+        .await
+        .unwrap();
+    let mut session = handshake(stream, &key, Role::Initiator, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        network_id: NET,
+        node_id: key.node_id(),
+        best_height: 0,
+        best_hash: NET,
+        cumulative_work: [0; 32],
+        listen_port: 0,
+        user_agent: BoundedString::truncating("rogue"),
+        capabilities: capabilities::FULL_NODE,
+        time_ms: 0,
+    };
+    let local = LocalHello {
+        network_id: NET,
+        node_id: key.node_id(),
+    };
+    exchange_hello(&mut session, &hello, &local, Duration::from_secs(3))
+        .await
+        .unwrap();
+    session
+        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    // The node ends the session.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match session.recv().await {
+                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the rogue session was not ended");
+    let localhost = "127.0.0.1".parse().unwrap();
+    assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
+    // The honest peer's session is untouched.
+    let counts = wait_for(&[a, honest], Duration::from_millis(10), |_| true).await;
+    assert_eq!(counts, vec![1, 1]);
+}
+
+#[actix_rt::test]
+async fn peers_reconnect_after_a_restart() {
+    let key = StaticKey::generate().unwrap();
+    let a = node_with_key(config(vec![], 8), NET, key.clone()).await;
+    let addr = a.listening.unwrap();
+    let b = node(config(vec![addr], 8), NET).await;
+    wait_for(&[a.clone(), b.clone()], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+
+    a.manager.send(Shutdown).await.unwrap();
+    let counts = wait_for(std::slice::from_ref(&b), Duration::from_secs(10), |c| {
+        c[0] == 0
+    })
+    .await;
+    assert_eq!(counts, vec![0], "b still sees a stopped peer");
+
+    // Same identity, same port.
+    let mut again = config(vec![], 8);
+    again.listen = Some(addr);
+    let a = node_with_key(again, NET, key).await;
+    let counts = wait_for(&[a.clone(), b.clone()], Duration::from_secs(20), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    assert_eq!(counts, vec![1, 1]);
+    assert_eq!(
+        b.manager.send(GetPeers).await.unwrap()[0].node_id,
+        Some(a.node_id)
+    );
+}
