@@ -47,6 +47,14 @@ pub mod tags {
     pub const PLOT_CHAIN: &[u8] = b"plot-chain";
     /// Scoop and bucket selection.
     pub const SCOOP: &[u8] = b"scoop";
+    /// State tree key of an account: the hash of its address.
+    pub const SMT_KEY: &[u8] = b"smt-key";
+    /// State tree value: the canonical encoding of an account.
+    pub const SMT_VALUE: &[u8] = b"smt-value";
+    /// State tree leaf: key || value hash.
+    pub const SMT_LEAF: &[u8] = b"smt-leaf";
+    /// State tree inner node: left child hash || right child hash.
+    pub const SMT_NODE: &[u8] = b"smt-node";
 }
 
 type Blake2b256 = blake2::Blake2b<U32>;

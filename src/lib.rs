@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod amount;
 pub mod block;
 pub mod bytes;
@@ -18,10 +19,12 @@ pub mod keyfile;
 pub mod limits;
 pub mod merkle;
 pub mod p2p;
+pub mod state_tree;
 pub mod target;
 pub mod tx;
 pub mod wire;
 
+pub use account::Account;
 pub use amount::Amount;
 pub use block::{Block, BlockHeader, ProofOfSpace, UnsignedHeader};
 pub use crypto::{Address, Keypair, PublicKey, Signature, SigningDomain};
@@ -30,6 +33,7 @@ pub use encoding::{
 };
 pub use genesis::{Genesis, GenesisConfig};
 pub use hash::Hash;
+pub use state_tree::{StateProof, StateTree};
 pub use target::Target;
 pub use tx::{ChainId, Coinbase, CoinbaseOutput, Transfer, UnsignedTransfer};
 

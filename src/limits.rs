@@ -38,6 +38,14 @@ pub const MAX_PREMINE_ALLOCATIONS: usize = 10_000;
 /// Most checkpoints in a genesis configuration.
 pub const MAX_CHECKPOINTS: usize = 10_000;
 
+/// Most immature coinbase credits one account holds (one per crediting height).
+///
+/// Credits at the same height merge, and a credit matures `coinbase_maturity` blocks after its
+/// height, so an account that is matured before each new credit holds at most
+/// `coinbase_maturity` of them: this bound allows maturity windows of up to 1,000 blocks (the
+/// default is 100). It bounds the encoded account, and so the state proof, to about 20 KB.
+pub const MAX_IMMATURE_CREDITS: usize = 1_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -415,6 +415,14 @@ impl GenesisConfig {
         if self.consensus.max_reorg_depth == 0 {
             return Err(invalid("consensus.max_reorg_depth", "must be at least 1"));
         }
+        let max_maturity = crate::limits::MAX_IMMATURE_CREDITS as u64;
+        if self.consensus.coinbase_maturity > max_maturity {
+            // An account holds at most one immature credit per height of the maturity window.
+            return Err(invalid(
+                "consensus.coinbase_maturity",
+                format!("must be at most {max_maturity} blocks"),
+            ));
+        }
         let d = &self.difficulty;
         if d.initial_target == Target::ZERO {
             return Err(invalid(

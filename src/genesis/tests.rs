@@ -127,6 +127,10 @@ fn bad_values_name_the_field() {
     );
     expect_invalid(&t.replace("buckets = 4", "buckets = 0"), "plot.buckets");
     expect_invalid(
+        &t.replace("coinbase_maturity = 10", "coinbase_maturity = 1001"),
+        "consensus.coinbase_maturity",
+    );
+    expect_invalid(
         &t.replace("interval = 100000", "interval = 0"),
         "emission.schedules[0].interval",
     );
