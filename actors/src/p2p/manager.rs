@@ -135,7 +135,6 @@ pub async fn start(
         clock,
         rng: XorShift(seed | 1),
         config,
-        dropped_messages: 0,
         stop: stop_tx,
     };
     let manager = actor.start();
@@ -228,7 +227,6 @@ pub struct PeerManagerActor {
     handles: BTreeMap<PeerId, PeerHandle>,
     clock: Arc<dyn Clock>,
     rng: XorShift,
-    dropped_messages: u64,
     /// Tells the accept loop to stop.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -445,6 +443,7 @@ impl Handler<PeerUp> for PeerManagerActor {
         ) {
             Ok(()) => {
                 if let Some(handle) = self.handles.get_mut(&msg.id) {
+                    super::metrics::peer_up(handle.direction);
                     handle.hello = Some(hello);
                 }
                 // Learn addresses from every new peer.
@@ -473,6 +472,9 @@ impl Handler<PeerDown> for PeerManagerActor {
         let Some(handle) = self.handles.remove(&msg.id) else {
             return;
         };
+        if handle.hello.is_some() {
+            super::metrics::peer_down(handle.direction);
+        }
         tracing::debug!(peer = msg.id.0, addr = %handle.addr, reason = %msg.reason, "session ended");
         let now = self.clock.now_ms();
         if handle.hello.is_none() && handle.direction == Direction::Outbound {
@@ -502,11 +504,13 @@ impl Handler<PeerEvent> for PeerManagerActor {
             PeerEvent::Misbehaved { id, what } => {
                 tracing::debug!(peer = id.0, ?what, "misbehaviour");
                 if let Some(action) = self.core.on_misbehavior(id, what, now) {
+                    super::metrics::banned();
                     self.apply(action, ctx);
                     self.persist();
                 }
             }
             PeerEvent::Latency { id, rtt_ms } => {
+                super::metrics::latency(rtt_ms);
                 self.core.on_latency(id, rtt_ms);
                 if let Some(h) = self.handles.get_mut(&id) {
                     h.latency_ms = Some(rtt_ms);
@@ -538,7 +542,7 @@ impl Handler<PeerEvent> for PeerManagerActor {
                 Message::PeerList(list) => self.core.on_peer_list(&list.peers, now),
                 other => {
                     // Chain and mempool messages go to their actors once those exist.
-                    self.dropped_messages += 1;
+                    super::metrics::dropped();
                     tracing::trace!(peer = id.0, kind = other.kind().name(), "no subscriber");
                 }
             },

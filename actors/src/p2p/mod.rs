@@ -2,6 +2,7 @@
 //! persistence of the address book and bans. Policy lives in `spacetime::p2p`.
 
 mod manager;
+pub mod metrics;
 mod peer;
 pub mod store;
 

@@ -96,18 +96,26 @@ async fn session(
     } = task;
     let mut session = match handshake(stream, &key, role, timeouts.handshake).await {
         Ok(s) => s,
-        Err(e) => return format!("handshake: {e}"),
+        Err(e) => {
+            super::metrics::handshake_failed(&e);
+            return format!("handshake: {e}");
+        }
     };
     let theirs = match exchange_hello(&mut session, &hello, &local, timeouts.handshake).await {
         Ok(h) => h,
-        Err(e) => return format!("hello: {e}"),
+        Err(e) => {
+            super::metrics::hello_failed(&e);
+            return format!("hello: {e}");
+        }
     };
     if manager.try_send(PeerUp { id, hello: theirs }).is_err() {
         return "manager busy".into();
     }
     let report = |what: Misbehavior| {
+        super::metrics::misbehaved(what);
         let _ = manager.try_send(PeerEvent::Misbehaved { id, what });
     };
+    let mut reported = session.traffic();
     let mut limiter = PeerRateLimiter::new(clock.now_ms());
     let mut ping = tokio::time::interval(timeouts.ping_interval);
     ping.tick().await;
@@ -126,6 +134,7 @@ async fn session(
                 };
                 let now = clock.now_ms();
                 last_heard = now;
+                super::metrics::received(frame.kind);
                 if !limiter.admit(frame.kind, frame.payload.len(), now) {
                     report(Misbehavior::RateLimited);
                     continue;
@@ -139,7 +148,7 @@ async fn session(
                 };
                 match message {
                     Message::Ping(p) => {
-                        if let Err(e) = session.queue(&Message::Pong(p)) {
+                        if let Err(e) = queue(&mut session, &Message::Pong(p)) {
                             return e.to_string();
                         }
                     }
@@ -157,6 +166,7 @@ async fn session(
                     other => {
                         // Peers can feed this path: never block, count what is dropped.
                         if manager.try_send(PeerEvent::Message { id, message: other }).is_err() {
+                            super::metrics::dropped();
                             tracing::debug!(peer = id.0, "manager mailbox full, message dropped");
                         }
                     }
@@ -164,14 +174,14 @@ async fn session(
             }
             command = outgoing.recv() => match command {
                 Some(Outgoing::Send(m)) => {
-                    if let Err(e) = session.queue(&m) {
+                    if let Err(e) = queue(&mut session, &m) {
                         return e.to_string();
                     }
                     // Drain whatever else is ready, then write once.
                     while let Ok(next) = outgoing.try_recv() {
                         match next {
                             Outgoing::Send(m) => {
-                                if let Err(e) = session.queue(&m) {
+                                if let Err(e) = queue(&mut session, &m) {
                                     return e.to_string();
                                 }
                             }
@@ -190,7 +200,7 @@ async fn session(
                 }
                 let nonce = now ^ id.0.rotate_left(32);
                 pending_ping = Some((nonce, now));
-                if let Err(e) = session.queue(&Message::Ping(Ping { nonce })) {
+                if let Err(e) = queue(&mut session, &Message::Ping(Ping { nonce })) {
                     return e.to_string();
                 }
             }
@@ -198,7 +208,22 @@ async fn session(
         if let Err(e) = session.flush().await {
             return e.to_string();
         }
+        let now_traffic = session.traffic();
+        super::metrics::traffic(
+            now_traffic.bytes_in - reported.bytes_in,
+            now_traffic.bytes_out - reported.bytes_out,
+        );
+        reported = now_traffic;
     }
+}
+
+/// Queues a message and counts it.
+fn queue(
+    session: &mut crate::net::Session,
+    message: &Message,
+) -> Result<(), crate::net::TransportError> {
+    super::metrics::sent(message.kind());
+    session.queue(message)
 }
 
 async fn disconnect(session: &mut crate::net::Session, reason: DisconnectReason) -> String {

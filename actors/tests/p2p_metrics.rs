@@ -1,0 +1,120 @@
+//! The network layer's metrics, recorded by two real nodes on loopback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use spacetime::Hash;
+use spacetime::p2p::PeerManagerConfig;
+use spacetime_actors::clock::SystemClock;
+use spacetime_actors::net::StaticKey;
+use spacetime_actors::p2p::{ChainTip, GetPeers, NetworkConfig, Timeouts, metrics as m, start};
+
+fn config(seeds: Vec<std::net::SocketAddr>) -> NetworkConfig {
+    NetworkConfig {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        peers: PeerManagerConfig {
+            outbound: 8,
+            max_inbound: 64,
+            max_inbound_per_ip: 64,
+            seeds,
+        },
+        timeouts: Timeouts {
+            handshake: Duration::from_secs(3),
+            ping_interval: Duration::from_millis(100),
+            idle: Duration::from_secs(5),
+        },
+        tick: Duration::from_millis(50),
+        ..NetworkConfig::default()
+    }
+}
+
+#[test]
+fn two_nodes_report_peers_traffic_and_latency() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        actix_rt::System::new().block_on(async {
+            let net = Hash([3; 32]);
+            let tip = ChainTip {
+                height: 0,
+                hash: net,
+                work: [0; 32],
+            };
+            let a = start(
+                config(vec![]),
+                StaticKey::generate().unwrap(),
+                net,
+                tip,
+                Arc::new(SystemClock),
+            )
+            .await
+            .unwrap();
+            let b = start(
+                config(vec![a.listening.unwrap()]),
+                StaticKey::generate().unwrap(),
+                net,
+                tip,
+                Arc::new(SystemClock),
+            )
+            .await
+            .unwrap();
+            // A client on another network fails its Hello.
+            let _c = start(
+                config(vec![a.listening.unwrap()]),
+                StaticKey::generate().unwrap(),
+                Hash([4; 32]),
+                tip,
+                Arc::new(SystemClock),
+            )
+            .await
+            .unwrap();
+            for _ in 0..100 {
+                let up = b
+                    .manager
+                    .send(GetPeers)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.node_id.is_some());
+                if up {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Let a few pings go round.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .filter(|(k, _, _, _)| k.key().name() == name)
+            .filter(|(k, _, _, _)| {
+                label.is_none_or(|(lk, lv)| {
+                    k.key().labels().any(|l| l.key() == lk && l.value() == lv)
+                })
+            })
+            .map(|(_, _, _, v)| v)
+            .collect::<Vec<_>>()
+    };
+    let gauge = |label| match find(m::PEERS, Some(("direction", label))).as_slice() {
+        [DebugValue::Gauge(g)] => g.into_inner(),
+        other => panic!("{label} peers: {other:?}"),
+    };
+    assert_eq!(gauge("inbound"), 1.0);
+    assert_eq!(gauge("outbound"), 1.0);
+    let counter = |name, label| match find(name, label).as_slice() {
+        [DebugValue::Counter(c)] => *c,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert!(counter(m::MESSAGES_SENT, Some(("type", "ping"))) >= 2);
+    assert!(counter(m::MESSAGES_RECEIVED, Some(("type", "pong"))) >= 2);
+    assert!(counter(m::BYTES_SENT, None) > 100);
+    assert!(counter(m::BYTES_RECEIVED, None) > 100);
+    assert!(counter(m::HANDSHAKE_FAILURES, Some(("reason", "wrong_network"))) >= 1);
+    assert!(
+        matches!(find(m::LATENCY, None).as_slice(), [DebugValue::Histogram(h)] if !h.is_empty())
+    );
+}
