@@ -122,8 +122,33 @@ async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
     .await;
 
     // A rogue client completes the handshake and Hello, then sends an oversized frame.
+    let mut session = rogue(&a).await;
+    session
+        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    // The node ends the session.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match session.recv().await {
+                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the rogue session was not ended");
+    let localhost = "127.0.0.1".parse().unwrap();
+    assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
+    // The honest peer's session is untouched.
+    let counts = wait_for(&[a, honest], Duration::from_millis(10), |_| true).await;
+    assert_eq!(counts, vec![1, 1]);
+}
+
+/// A client that completes the handshake and Hello with `node`, outside the node's code path.
+async fn rogue(node: &Network) -> spacetime_actors::net::Session {
     let key = StaticKey::generate().unwrap();
-    let stream = tokio::net::TcpStream::connect(a.listening.unwrap())
+    let stream = tokio::net::TcpStream::connect(node.listening.unwrap())
         .await
         .unwrap();
     let mut session = handshake(stream, &key, Role::Initiator, Duration::from_secs(3))
@@ -149,25 +174,39 @@ async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
         .await
         .unwrap();
     session
-        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
-        .await
-        .unwrap();
-    // The node ends the session.
+}
+
+#[actix_rt::test]
+async fn a_flooding_peer_is_disconnected_and_banned() {
+    let a = node(config(vec![], 8), NET).await;
+    let mut session = rogue(&a).await;
+    // Pings are allowed in a burst of 5 and then one per second; send 200 at once.
+    for nonce in 0..200 {
+        session
+            .queue(&Message::Ping(spacetime::wire::Ping { nonce }))
+            .unwrap();
+    }
+    session.flush().await.unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match session.recv().await {
-                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(Message::Disconnect(d)) => return Some(d.reason),
+                Err(_) => return None,
                 Ok(_) => {}
             }
         }
     })
     .await;
-    assert!(ended.is_ok(), "the rogue session was not ended");
-    let localhost = "127.0.0.1".parse().unwrap();
-    assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
-    // The honest peer's session is untouched.
-    let counts = wait_for(&[a, honest], Duration::from_millis(10), |_| true).await;
-    assert_eq!(counts, vec![1, 1]);
+    assert_eq!(
+        ended,
+        Ok(Some(spacetime::wire::DisconnectReason::RateLimited))
+    );
+    assert!(
+        a.manager
+            .send(IsBanned("127.0.0.1".parse().unwrap()))
+            .await
+            .unwrap()
+    );
 }
 
 #[actix_rt::test]

@@ -81,6 +81,98 @@ async fn handshake_proves_identities_and_carries_messages_both_ways() {
     assert_eq!(t.bytes_in, t.bytes_out);
 }
 
+/// One message of every type the protocol has.
+fn every_kind(genesis: &Genesis) -> Vec<Message> {
+    use spacetime::block::ProofOfSpace;
+    use spacetime::wire::{
+        Disconnect, DisconnectReason, GetHeaders, NewChallenge, PeerAddr, PeerList, ProofSubmission,
+    };
+    let tx = {
+        let key = spacetime::Keypair::generate();
+        spacetime::UnsignedTransfer {
+            from: key.public(),
+            to: spacetime::PublicKey([2; 32]),
+            amount: spacetime::Amount(5),
+            fee: spacetime::Amount(1),
+            nonce: 0,
+            chain_id: genesis.chain_id,
+        }
+        .sign(&key)
+        .unwrap()
+    };
+    vec![
+        Message::Hello(hello(&StaticKey::generate().unwrap(), genesis.network_id)),
+        Message::PeerList(PeerList {
+            peers: BoundedVec::try_from_vec(vec![PeerAddr {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 9444,
+                capabilities: 1,
+                last_seen_ms: 5,
+            }])
+            .unwrap(),
+        }),
+        Message::RequestPeers,
+        Message::GetHeaders(GetHeaders {
+            locator: BoundedVec::try_from_vec(vec![genesis.network_id]).unwrap(),
+            stop: Hash::ZERO,
+            max: 2000,
+        }),
+        Message::Headers(Headers {
+            headers: BoundedVec::try_from_vec(vec![genesis.block.header.clone()]).unwrap(),
+        }),
+        Message::GetBlock(GetBlock {
+            hash: genesis.network_id,
+        }),
+        Message::Block(Box::new(genesis.block.clone())),
+        Message::Ping(Ping { nonce: 1 }),
+        Message::Pong(Ping { nonce: 1 }),
+        Message::NewChallenge(NewChallenge {
+            parent: genesis.network_id,
+            height: 1,
+            epoch: 1,
+            challenge: Hash([9; 32]),
+            target: genesis.block.header.target,
+        }),
+        Message::ProofSubmission(ProofSubmission {
+            challenge: Hash([9; 32]),
+            proof: ProofOfSpace {
+                plot_seed: Hash([1; 32]),
+                group: 3,
+            },
+            miner: spacetime::PublicKey([4; 32]),
+            score: Hash([5; 32]),
+            signature: spacetime::Signature([6; 64]),
+        }),
+        Message::BlockProposal(Box::new(genesis.block.clone())),
+        Message::BlockAccepted(BlockAccepted {
+            hash: genesis.network_id,
+            height: 0,
+        }),
+        Message::Tx(Box::new(tx)),
+        Message::TxPoolRequest(TxPoolRequest { max: 10 }),
+        Message::Disconnect(Disconnect {
+            reason: DisconnectReason::Shutdown,
+            detail: BoundedString::truncating("bye"),
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn every_message_type_crosses_a_session() {
+    let (mut a, mut b, _, _) = pair().await;
+    let genesis = Genesis::builtin("dev").unwrap();
+    let messages = every_kind(&genesis);
+    let kinds: std::collections::BTreeSet<_> = messages.iter().map(Message::kind).collect();
+    assert_eq!(kinds.len(), spacetime::wire::MessageKind::ALL.len());
+    for m in &messages {
+        a.queue(m).unwrap();
+    }
+    a.flush().await.unwrap();
+    for m in &messages {
+        assert_eq!(&b.recv().await.unwrap(), m);
+    }
+}
+
 #[tokio::test]
 async fn queued_messages_go_out_in_one_flush() {
     let (mut a, mut b, _, _) = pair().await;
