@@ -55,6 +55,12 @@ pub mod tags {
     pub const SMT_LEAF: &[u8] = b"smt-leaf";
     /// State tree inner node: left child hash || right child hash.
     pub const SMT_NODE: &[u8] = b"smt-node";
+    /// A plot leaf: the mixing pass over a group's chain.
+    pub const PLOT_LEAF: &[u8] = b"plot-leaf";
+    /// Plot file header checksum (local, not consensus).
+    pub const PLOT_HEADER: &[u8] = b"plot-header";
+    /// Plot file segment checksum (local, not consensus).
+    pub const PLOT_SEGMENT: &[u8] = b"plot-segment";
 }
 
 type Blake2b256 = blake2::Blake2b<U32>;

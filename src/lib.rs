@@ -19,6 +19,7 @@ pub mod keyfile;
 pub mod limits;
 pub mod merkle;
 pub mod p2p;
+pub mod plot;
 pub mod state_tree;
 pub mod target;
 pub mod tx;

@@ -100,12 +100,12 @@ fn builtin_network_ids() {
     let testnet = Genesis::builtin("testnet").expect("testnet");
     assert_eq!(
         dev.network_id.to_string(),
-        "c78a610e297861e688f9596a516a13299c5e753605940b6c2fb8641a5baa0de2",
+        "4db69dc39403bc850d6aab602ce10a066b2fd22584c772ff23e99ea9b2b06774",
         "dev network id changed: a protocol change"
     );
     assert_eq!(
         testnet.network_id.to_string(),
-        "e31d724c2895bfc5d582cfbc1112e17382eb27eef87257c9b7d680bb9aed0b4d",
+        "e2b1763e6cf2842e4b84c51b82b9c31a21d949ad5462d006d3c51586bed790db",
         "testnet network id changed: a protocol change"
     );
 }

@@ -10,3 +10,4 @@ pub mod cli;
 pub mod clock;
 pub mod net;
 pub mod p2p;
+pub mod plots;

@@ -123,7 +123,8 @@ pub struct DifficultyParams {
 pub struct PlotParams {
     /// log2 of G, the number of 32-byte leaves a group yields.
     pub group_leaves_log2: u8,
-    /// W: how many earlier chain steps each step of a group's hash chain depends on.
+    /// W: each step of a group's hash chain reads the step before it and one of the `W`
+    /// steps before it, picked by the data.
     pub chain_window: u32,
     /// B: a challenge makes only one bucket of groups in B eligible.
     pub buckets: u32,

@@ -122,7 +122,7 @@ fn bad_values_name_the_field() {
         "plot.group_leaves_log2",
     );
     expect_invalid(
-        &t.replace("chain_window = 4", "chain_window = 65"),
+        &t.replace("chain_window = 64", "chain_window = 65"),
         "plot.chain_window",
     );
     expect_invalid(&t.replace("buckets = 4", "buckets = 0"), "plot.buckets");

@@ -3,6 +3,7 @@
 mod emission;
 mod genesis;
 mod keys;
+mod plot;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub enum Command {
     Genesis(GenesisCommand),
     /// Print a network's block reward schedule; optionally draw it as SVG.
     Emission(emission::EmissionArgs),
+    /// Create, list, check and inspect plot files.
+    #[command(subcommand)]
+    Plot(plot::PlotCommand),
 }
 
 /// `spacetime keys ...`
@@ -95,6 +99,9 @@ pub enum CliError {
         /// The I/O error.
         error: std::io::Error,
     },
+    /// A plot command failed.
+    #[error(transparent)]
+    Plot(#[from] plot::PlotCliError),
     /// Writing the output failed (for example a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -114,6 +121,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Keys(cmd) => keys::run(cmd, out),
         Command::Genesis(cmd) => genesis::run(cmd, out),
         Command::Emission(args) => emission::run(args, out),
+        Command::Plot(cmd) => plot::run(cmd, out),
     }
 }
 
