@@ -21,10 +21,11 @@ fn config(seeds: Vec<std::net::SocketAddr>) -> NetworkConfig {
         },
         timeouts: Timeouts {
             handshake: Duration::from_secs(3),
-            ping_interval: Duration::from_millis(100),
+            ping_interval: Duration::from_secs(1),
             idle: Duration::from_secs(5),
         },
         tick: Duration::from_millis(50),
+        peer_exchange_interval: Duration::from_secs(1),
         ..NetworkConfig::default()
     }
 }
@@ -82,8 +83,8 @@ fn two_nodes_report_peers_traffic_and_latency() {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            // Let a few pings go round.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Let two pings go round (one a second).
+            tokio::time::sleep(Duration::from_millis(2_300)).await;
         });
     });
     let snapshot = snapshotter.snapshot().into_vec();

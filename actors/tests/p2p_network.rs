@@ -27,10 +27,11 @@ fn config(seeds: Vec<SocketAddr>, outbound: usize) -> NetworkConfig {
         data_dir: None,
         timeouts: Timeouts {
             handshake: Duration::from_secs(3),
-            ping_interval: Duration::from_millis(200),
+            ping_interval: Duration::from_secs(1),
             idle: Duration::from_secs(5),
         },
         tick: Duration::from_millis(100),
+        peer_exchange_interval: Duration::from_secs(1),
         user_agent: "spacetime-test".into(),
     }
 }
@@ -83,9 +84,15 @@ async fn two_nodes_connect_and_exchange_hellos() {
     let seen_by_b = b.manager.send(GetPeers).await.unwrap();
     assert_eq!(seen_by_b[0].node_id, Some(a.node_id));
     assert_eq!(seen_by_b[0].user_agent.as_deref(), Some("spacetime-test"));
-    // Keepalive pings measure latency.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let seen_by_a = a.manager.send(GetPeers).await.unwrap();
+    // Keepalive pings (one a second) measure latency.
+    let mut seen_by_a = Vec::new();
+    for _ in 0..50 {
+        seen_by_a = a.manager.send(GetPeers).await.unwrap();
+        if seen_by_a[0].latency_ms.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(seen_by_a[0].latency_ms.is_some(), "{seen_by_a:?}");
 }
 
@@ -100,7 +107,14 @@ async fn ten_nodes_discover_each_other_from_one_seed() {
         c.iter().all(|&n| n >= 8)
     })
     .await;
-    assert!(counts.iter().all(|&n| n >= 8), "peer counts: {counts:?}");
+    if !counts.iter().all(|&n| n >= 8) {
+        let mut detail = String::new();
+        for n in &nodes {
+            let peers = n.manager.send(GetPeers).await.unwrap();
+            detail.push_str(&format!("\n{:?}: {peers:?}", n.listening));
+        }
+        panic!("peer counts: {counts:?}{detail}");
+    }
 }
 
 #[actix_rt::test]

@@ -49,6 +49,8 @@ pub struct NetworkConfig {
     pub timeouts: Timeouts,
     /// How often to dial, prune and persist.
     pub tick: Duration,
+    /// While outbound slots are unfilled, ask one peer for addresses this often (at least 1 s).
+    pub peer_exchange_interval: Duration,
     /// Our user agent.
     pub user_agent: String,
 }
@@ -61,6 +63,7 @@ impl Default for NetworkConfig {
             data_dir: None,
             timeouts: Timeouts::default(),
             tick: Duration::from_secs(1),
+            peer_exchange_interval: Duration::from_secs(30),
             user_agent: format!("spacetime/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -136,6 +139,7 @@ pub async fn start(
         rng: XorShift(seed | 1),
         config,
         stop: stop_tx,
+        last_peer_exchange_ms: 0,
     };
     let manager = actor.start();
     if let Some(listener) = listener {
@@ -229,6 +233,8 @@ pub struct PeerManagerActor {
     rng: XorShift,
     /// Tells the accept loop to stop.
     stop: tokio::sync::watch::Sender<bool>,
+    /// When we last asked a peer for addresses because slots were unfilled.
+    last_peer_exchange_ms: u64,
 }
 
 impl Actor for PeerManagerActor {
@@ -273,6 +279,29 @@ impl PeerManagerActor {
         let now = self.clock.now_ms();
         for action in self.core.on_tick(now, &mut self.rng) {
             self.apply(action, ctx);
+        }
+        // Short of outbound peers: ask a random connected peer for more addresses.
+        let (_, outbound) = self.core.counts();
+        // RequestPeers is limited to one per second per peer: never ask faster.
+        let interval = self
+            .config
+            .peer_exchange_interval
+            .max(Duration::from_secs(1))
+            .as_millis() as u64;
+        if outbound < self.config.peers.outbound
+            && now.saturating_sub(self.last_peer_exchange_ms) >= interval
+        {
+            let ready: Vec<PeerId> = self
+                .handles
+                .iter()
+                .filter(|(_, h)| h.hello.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            if !ready.is_empty() {
+                let pick = ready[(self.rng.next_u64() % ready.len() as u64) as usize];
+                self.send(pick, Message::RequestPeers);
+                self.last_peer_exchange_ms = now;
+            }
         }
     }
 

@@ -26,12 +26,15 @@ pub enum Outgoing {
     Disconnect(DisconnectReason),
 }
 
+/// The fastest keepalive: the default Ping limit is one per second after a burst.
+pub const MIN_PING_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Timing of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Noise handshake and Hello exchange together.
     pub handshake: Duration,
-    /// Interval between pings.
+    /// Interval between pings (at least [`MIN_PING_INTERVAL`]).
     pub ping_interval: Duration,
     /// A peer silent for this long is dropped.
     pub idle: Duration,
@@ -117,7 +120,8 @@ async fn session(
     };
     let mut reported = session.traffic();
     let mut limiter = PeerRateLimiter::new(clock.now_ms());
-    let mut ping = tokio::time::interval(timeouts.ping_interval);
+    // Never ping faster than peers' rate limits allow, or they would ban us.
+    let mut ping = tokio::time::interval(timeouts.ping_interval.max(MIN_PING_INTERVAL));
     ping.tick().await;
     let mut last_heard = clock.now_ms();
     let mut pending_ping: Option<(u64, u64)> = None;
@@ -229,4 +233,28 @@ fn queue(
 async fn disconnect(session: &mut crate::net::Session, reason: DisconnectReason) -> String {
     crate::net::refuse(session, reason, "").await;
     format!("disconnected: {reason:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spacetime::p2p::rate_limit::default_limit;
+    use spacetime::wire::MessageKind;
+
+    /// Our own keepalive and peer exchange must stay within what peers allow by default, or
+    /// honest nodes would score each other as flooders.
+    #[test]
+    fn our_periodic_messages_respect_default_limits() {
+        for kind in [
+            MessageKind::Ping,
+            MessageKind::Pong,
+            MessageKind::RequestPeers,
+            MessageKind::PeerList,
+        ] {
+            let limit = default_limit(kind);
+            assert!(limit.per_second >= 1, "{kind:?}");
+            let fastest_allowed = Duration::from_millis(1000 / u64::from(limit.per_second));
+            assert!(MIN_PING_INTERVAL >= fastest_allowed, "{kind:?}");
+        }
+    }
 }
