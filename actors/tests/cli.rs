@@ -3,42 +3,16 @@
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn spacetime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spacetime"))
-        .args(args)
-        .output()
-        .expect("the spacetime binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A failed command exits 1 with exactly one line, `error: ...`, on stderr.
-fn assert_one_line_error(o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(o));
-    let err = stderr(o);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in {err}");
-}
+mod common;
+use common::{assert_one_line_error, path_str, spacetime, stderr, stdout};
 
 fn public_key_line(o: &Output) -> String {
     stdout(o)
         .lines()
         .find_map(|l| l.strip_prefix("public key: ").map(str::to_owned))
         .expect("a public key line")
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]

@@ -3,40 +3,15 @@
 #![cfg(unix)]
 
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn spacetime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spacetime"))
-        .args(args)
-        .output()
-        .expect("the spacetime binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{assert_one_line_error, path_str as p, spacetime, stderr, stdout};
 
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     stdout(&o)
-}
-
-/// A failed command exits 1 with exactly one line, `error: ...`, on stderr.
-fn assert_one_line_error(o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(o));
-    let err = stderr(o);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in {err}");
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
 }
 
 fn written_path(out: &str) -> PathBuf {
