@@ -9,5 +9,6 @@
 pub mod cli;
 pub mod clock;
 pub mod net;
+pub mod node;
 pub mod p2p;
 pub mod plots;

@@ -255,3 +255,29 @@ async fn peers_reconnect_after_a_restart() {
         Some(a.node_id)
     );
 }
+
+#[actix_rt::test]
+async fn bans_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut with_data = config(vec![], 8);
+    with_data.data_dir = Some(dir.path().to_owned());
+    let a = node(with_data.clone(), NET).await;
+    let mut session = rogue(&a).await;
+    session
+        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let start = Instant::now();
+    while !a.manager.send(IsBanned(localhost)).await.unwrap() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not banned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.manager.send(Shutdown).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = node(with_data, NET).await;
+    assert!(
+        again.manager.send(IsBanned(localhost)).await.unwrap(),
+        "the ban was lost on restart"
+    );
+}

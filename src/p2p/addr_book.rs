@@ -271,6 +271,11 @@ impl AddrBook {
         true
     }
 
+    /// Forgets an address.
+    pub fn forget(&mut self, addr: &SocketAddr) {
+        self.remove(addr);
+    }
+
     /// Records a dial attempt.
     pub fn attempt(&mut self, addr: &SocketAddr, now_ms: u64) {
         if let Some(info) = self.addrs.get_mut(addr) {

@@ -88,6 +88,8 @@ pub struct PeerManager {
     peers: BTreeMap<PeerId, PeerState>,
     /// Outbound dials in flight.
     dialing: BTreeMap<SocketAddr, u64>,
+    /// Addresses that reach this node itself: never dialled or stored.
+    local: std::collections::BTreeSet<SocketAddr>,
     next_id: u64,
 }
 
@@ -104,8 +106,16 @@ impl PeerManager {
             bans,
             peers: BTreeMap::new(),
             dialing: BTreeMap::new(),
+            local: std::collections::BTreeSet::new(),
             next_id: 1,
         }
+    }
+
+    /// Records an address that reaches this node (its listen address, or one a dial proved to be
+    /// ourselves): it is forgotten and never dialled.
+    pub fn add_local_addr(&mut self, addr: SocketAddr) {
+        self.book.forget(&addr);
+        self.local.insert(addr);
     }
 
     /// The address book (to persist it).
@@ -168,6 +178,7 @@ impl PeerManager {
     fn pick_dial(&self, now_ms: u64, rng: &mut dyn Random) -> Option<SocketAddr> {
         let busy = |addr: &SocketAddr| {
             self.dialing.contains_key(addr)
+                || self.local.contains(addr)
                 || self.bans.is_banned(&addr.ip(), now_ms)
                 || self.peers.values().any(|p| {
                     p.addr == *addr
@@ -353,12 +364,10 @@ impl PeerManager {
     /// Addresses gossiped by a peer.
     pub fn on_peer_list(&mut self, addrs: &[crate::wire::PeerAddr], now_ms: u64) {
         for a in addrs {
-            self.book.add(
-                SocketAddr::new(a.ip, a.port),
-                a.capabilities,
-                a.last_seen_ms,
-                now_ms,
-            );
+            let addr = SocketAddr::new(a.ip, a.port);
+            if !self.local.contains(&addr) {
+                self.book.add(addr, a.capabilities, a.last_seen_ms, now_ms);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 mod emission;
 mod genesis;
 mod keys;
+mod node;
 mod plot;
 
 use std::io::Write;
@@ -32,6 +33,8 @@ pub enum Command {
     Genesis(GenesisCommand),
     /// Print a network's block reward schedule; optionally draw it as SVG.
     Emission(emission::EmissionArgs),
+    /// Run a node: connect to peers, serve metrics, print status lines.
+    Node(node::NodeArgs),
     /// Create, list, check and inspect plot files.
     #[command(subcommand)]
     Plot(plot::PlotCommand),
@@ -105,6 +108,12 @@ pub enum CliError {
     /// Writing the output failed (for example a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] crate::node::NodeError),
+    /// No HOME directory to put the default data directory in.
+    #[error("no HOME directory: pass --data-dir")]
+    NoHome,
     /// A file named on the command line could not be written.
     #[error("cannot write {}: {error}", .path.display())]
     WriteFile {
@@ -121,6 +130,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Keys(cmd) => keys::run(cmd, out),
         Command::Genesis(cmd) => genesis::run(cmd, out),
         Command::Emission(args) => emission::run(args, out),
+        Command::Node(args) => node::run(args, out),
         Command::Plot(cmd) => plot::run(cmd, out),
     }
 }

@@ -288,12 +288,13 @@ impl Session {
     }
 
     /// Encrypts a message into the outgoing buffer without writing it; [`Self::flush`] sends
-    /// everything queued in one write, so bursts of small messages cost one syscall.
-    pub fn queue(&mut self, message: &Message) -> Result<(), TransportError> {
+    /// everything queued in one write, so bursts of small messages cost one syscall. Returns
+    /// the frame's length.
+    pub fn queue(&mut self, message: &Message) -> Result<usize, TransportError> {
         let mut frame = core::mem::take(&mut self.frame_buf);
         frame.clear();
         encode_frame_into(message, &mut frame);
-        let queued = self.queue_frame(&frame);
+        let queued = self.queue_frame(&frame).map(|()| frame.len());
         self.frame_buf = frame;
         queued
     }

@@ -124,9 +124,16 @@ pub async fn start(
     let (book, bans) = load_state(config.data_dir.as_deref());
     let node_id = key.node_id();
     let seed = u64::from_le_bytes(node_id.0[..8].try_into().unwrap_or([0; 8])) ^ clock.now_ms();
+    let mut core = PeerManager::new(config.peers.clone(), book, bans);
+    if let Some(addr) = listening
+        && !addr.ip().is_unspecified()
+    {
+        // Gossip will hand us our own address; never dial it.
+        core.add_local_addr(addr);
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let actor = PeerManagerActor {
-        core: PeerManager::new(config.peers.clone(), book, bans),
+        core,
         local: LocalHello {
             network_id,
             node_id,
@@ -493,6 +500,8 @@ impl Handler<PeerUp> for PeerManagerActor {
 pub(crate) struct PeerDown {
     pub id: PeerId,
     pub reason: String,
+    /// The session reached this node itself.
+    pub self_connection: bool,
 }
 
 impl Handler<PeerDown> for PeerManagerActor {
@@ -506,7 +515,10 @@ impl Handler<PeerDown> for PeerManagerActor {
         }
         tracing::debug!(peer = msg.id.0, addr = %handle.addr, reason = %msg.reason, "session ended");
         let now = self.clock.now_ms();
-        if handle.hello.is_none() && handle.direction == Direction::Outbound {
+        if msg.self_connection && handle.direction == Direction::Outbound {
+            // The address we dialled is ourselves: never again.
+            self.core.add_local_addr(handle.addr);
+        } else if handle.hello.is_none() && handle.direction == Direction::Outbound {
             self.core.on_dial_failed(handle.addr, now);
         }
         self.core.on_disconnected(msg.id);

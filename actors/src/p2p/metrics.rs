@@ -13,6 +13,10 @@ pub const PEERS: &str = "spacetime_peers";
 pub const MESSAGES_RECEIVED: &str = "spacetime_p2p_messages_received_total";
 /// Messages sent, by type.
 pub const MESSAGES_SENT: &str = "spacetime_p2p_messages_sent_total";
+/// Frame bytes received, by message type.
+pub const MESSAGE_BYTES_RECEIVED: &str = "spacetime_p2p_message_received_bytes_total";
+/// Frame bytes sent, by message type.
+pub const MESSAGE_BYTES_SENT: &str = "spacetime_p2p_message_sent_bytes_total";
 /// Bytes read from peer sockets.
 pub const BYTES_RECEIVED: &str = "spacetime_p2p_received_bytes_total";
 /// Bytes written to peer sockets.
@@ -45,14 +49,16 @@ pub(crate) fn peer_down(direction: Direction) {
     metrics::gauge!(PEERS, "direction" => direction_label(direction)).decrement(1.0);
 }
 
-/// A message arrived.
-pub(crate) fn received(kind: MessageKind) {
+/// A message of `bytes` payload bytes arrived.
+pub(crate) fn received(kind: MessageKind, bytes: usize) {
     metrics::counter!(MESSAGES_RECEIVED, "type" => kind.name()).increment(1);
+    metrics::counter!(MESSAGE_BYTES_RECEIVED, "type" => kind.name()).increment(bytes as u64);
 }
 
-/// A message was queued for sending.
-pub(crate) fn sent(kind: MessageKind) {
+/// A message of `bytes` frame bytes was queued for sending.
+pub(crate) fn sent(kind: MessageKind, bytes: usize) {
     metrics::counter!(MESSAGES_SENT, "type" => kind.name()).increment(1);
+    metrics::counter!(MESSAGE_BYTES_SENT, "type" => kind.name()).increment(bytes as u64);
 }
 
 /// Socket traffic since the last report.

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::manager::{PeerDown, PeerEvent, PeerManagerActor, PeerUp};
 use crate::clock::Clock;
-use crate::net::{Role, StaticKey, exchange_hello, handshake};
+use crate::net::{HelloError, Role, Session, StaticKey, exchange_hello, handshake};
 
 /// What the manager asks a peer task to do.
 #[derive(Debug)]
@@ -66,9 +66,16 @@ pub(crate) struct PeerTask {
 pub(crate) async fn run(task: PeerTask, stream: TcpStream, outgoing: mpsc::Receiver<Outgoing>) {
     let manager = task.manager.clone();
     let id = task.id;
-    let reason = session(task, stream, outgoing).await;
+    let (reason, self_connection) = match open(&task, stream).await {
+        Ok((session, theirs)) => (serve(task, session, theirs, outgoing).await, false),
+        Err(ended) => ended,
+    };
     // The session is over; the manager must hear of it even if its mailbox is busy.
-    let mut down = PeerDown { id, reason };
+    let mut down = PeerDown {
+        id,
+        reason,
+        self_connection,
+    };
     for _ in 0..100 {
         match manager.try_send(down) {
             Ok(()) => return,
@@ -81,36 +88,41 @@ pub(crate) async fn run(task: PeerTask, stream: TcpStream, outgoing: mpsc::Recei
     }
 }
 
-/// The session; returns why it ended.
-async fn session(
+/// The Noise handshake and the Hello exchange. On failure, returns why, and whether the peer
+/// turned out to be this node itself.
+async fn open(task: &PeerTask, stream: TcpStream) -> Result<(Session, Hello), (String, bool)> {
+    let timeout = task.timeouts.handshake;
+    let mut session = match handshake(stream, &task.key, task.role, timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            super::metrics::handshake_failed(&e);
+            return Err((format!("handshake: {e}"), false));
+        }
+    };
+    match exchange_hello(&mut session, &task.hello, &task.local, timeout).await {
+        Ok(theirs) => Ok((session, theirs)),
+        Err(e) => {
+            super::metrics::hello_failed(&e);
+            let own = matches!(e, HelloError::Refused(DisconnectReason::SelfConnection));
+            Err((format!("hello: {e}"), own))
+        }
+    }
+}
+
+/// The open session's life; returns why it ended.
+async fn serve(
     task: PeerTask,
-    stream: TcpStream,
+    mut session: Session,
+    theirs: Hello,
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) -> String {
     let PeerTask {
         id,
-        role,
-        key,
-        local,
-        hello,
         manager,
         clock,
         timeouts,
+        ..
     } = task;
-    let mut session = match handshake(stream, &key, role, timeouts.handshake).await {
-        Ok(s) => s,
-        Err(e) => {
-            super::metrics::handshake_failed(&e);
-            return format!("handshake: {e}");
-        }
-    };
-    let theirs = match exchange_hello(&mut session, &hello, &local, timeouts.handshake).await {
-        Ok(h) => h,
-        Err(e) => {
-            super::metrics::hello_failed(&e);
-            return format!("hello: {e}");
-        }
-    };
     if manager.try_send(PeerUp { id, hello: theirs }).is_err() {
         return "manager busy".into();
     }
@@ -138,7 +150,7 @@ async fn session(
                 };
                 let now = clock.now_ms();
                 last_heard = now;
-                super::metrics::received(frame.kind);
+                super::metrics::received(frame.kind, frame.payload.len());
                 if !limiter.admit(frame.kind, frame.payload.len(), now) {
                     report(Misbehavior::RateLimited);
                     continue;
@@ -222,12 +234,10 @@ async fn session(
 }
 
 /// Queues a message and counts it.
-fn queue(
-    session: &mut crate::net::Session,
-    message: &Message,
-) -> Result<(), crate::net::TransportError> {
-    super::metrics::sent(message.kind());
-    session.queue(message)
+fn queue(session: &mut Session, message: &Message) -> Result<(), crate::net::TransportError> {
+    let bytes = session.queue(message)?;
+    super::metrics::sent(message.kind(), bytes);
+    Ok(())
 }
 
 async fn disconnect(session: &mut crate::net::Session, reason: DisconnectReason) -> String {

@@ -196,3 +196,29 @@ fn inbound_listen_addresses_enter_the_book_and_outbound_successes_are_tried() {
     m.on_disconnected(id);
     assert_eq!(m.counts(), (1, 0));
 }
+
+#[test]
+fn own_addresses_are_never_dialled_or_stored() {
+    let me = v4(7, 7, 7, 7, 9444);
+    let mut m = manager(PeerManagerConfig {
+        seeds: vec![me],
+        ..Default::default()
+    });
+    m.add_local_addr(me);
+    m.on_peer_list(
+        &[crate::wire::PeerAddr {
+            ip: me.ip(),
+            port: me.port(),
+            capabilities: 0,
+            last_seen_ms: 1,
+        }],
+        1,
+    );
+    assert!(m.book().get(&me).is_none());
+    assert!(dials(&m.on_tick(2, &mut Rng(4))).is_empty());
+    // Learned before it was known to be ours: forgotten when it is.
+    let other = v4(8, 8, 8, 8, 9444);
+    m.book.add(other, 0, 1, 1);
+    m.add_local_addr(other);
+    assert!(m.book().get(&other).is_none());
+}
