@@ -5,7 +5,7 @@
 //! Sans-IO: the PeerManager actor feeds it gossip and connection outcomes with the time, asks
 //! it whom to dial, and persists [`AddrBook::snapshot`] in the data directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
@@ -126,8 +126,11 @@ impl Canonical for AddrBookSnapshot {
 #[derive(Debug, Clone, Default)]
 pub struct AddrBook {
     addrs: BTreeMap<SocketAddr, AddrInfo>,
-    new_per_group: BTreeMap<NetGroup, usize>,
-    tried_per_group: BTreeMap<NetGroup, usize>,
+    /// The "new" addresses of each group, so evicting within a group scans at most
+    /// [`MAX_NEW_PER_GROUP`] entries, whatever a peer gossips.
+    new_per_group: BTreeMap<NetGroup, BTreeSet<SocketAddr>>,
+    /// The "tried" addresses of each group.
+    tried_per_group: BTreeMap<NetGroup, BTreeSet<SocketAddr>>,
     new_count: usize,
     tried_count: usize,
 }
@@ -183,22 +186,31 @@ impl AddrBook {
         self.addrs.get(addr)
     }
 
-    fn group_count(&self, tried: bool, group: NetGroup) -> usize {
-        let map = if tried {
+    fn groups(&self, tried: bool) -> &BTreeMap<NetGroup, BTreeSet<SocketAddr>> {
+        if tried {
             &self.tried_per_group
         } else {
             &self.new_per_group
-        };
-        map.get(&group).copied().unwrap_or(0)
+        }
+    }
+
+    fn group_count(&self, tried: bool, group: NetGroup) -> usize {
+        self.groups(tried).get(&group).map_or(0, BTreeSet::len)
     }
 
     fn insert(&mut self, info: AddrInfo) {
         let group = NetGroup::of(&info.addr);
         if info.tried {
-            *self.tried_per_group.entry(group).or_default() += 1;
+            self.tried_per_group
+                .entry(group)
+                .or_default()
+                .insert(info.addr);
             self.tried_count += 1;
         } else {
-            *self.new_per_group.entry(group).or_default() += 1;
+            self.new_per_group
+                .entry(group)
+                .or_default()
+                .insert(info.addr);
             self.new_count += 1;
         }
         self.addrs.insert(info.addr, info);
@@ -212,9 +224,9 @@ impl AddrBook {
         } else {
             (&mut self.new_per_group, &mut self.new_count)
         };
-        if let Some(n) = map.get_mut(&group) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(members) = map.get_mut(&group) {
+            members.remove(addr);
+            if members.is_empty() {
                 map.remove(&group);
             }
         }
@@ -222,14 +234,26 @@ impl AddrBook {
         Some(info)
     }
 
-    /// The least valuable entry of a table within `group` (or anywhere): most failures, then
-    /// the oldest sighting.
-    fn worst(&self, tried: bool, group: Option<NetGroup>) -> Option<SocketAddr> {
-        self.addrs
-            .values()
-            .filter(|i| i.tried == tried && group.is_none_or(|g| NetGroup::of(&i.addr) == g))
+    /// The least valuable entry of a table within `group`: most failures, then the oldest
+    /// sighting. Scans only that group.
+    fn worst(&self, tried: bool, group: NetGroup) -> Option<SocketAddr> {
+        self.groups(tried)
+            .get(&group)?
+            .iter()
+            .filter_map(|a| self.addrs.get(a))
             .max_by_key(|i| (i.failures, u64::MAX - i.last_seen_ms))
             .map(|i| i.addr)
+    }
+
+    /// Where to make room in a full table for an address of `group`: the worst entry of the
+    /// next group in key order (wrapping), found in O(log n) rather than by scanning the table.
+    fn evict_for(&self, tried: bool, group: NetGroup) -> Option<SocketAddr> {
+        let map = self.groups(tried);
+        let next = map
+            .range((std::ops::Bound::Excluded(group), std::ops::Bound::Unbounded))
+            .next()
+            .or_else(|| map.iter().next())?;
+        self.worst(tried, *next.0)
     }
 
     /// Learns an address from gossip or configuration. Returns false when it was refused
@@ -247,7 +271,7 @@ impl AddrBook {
         }
         let group = NetGroup::of(&addr);
         if self.group_count(false, group) >= MAX_NEW_PER_GROUP {
-            match self.worst(false, Some(group)) {
+            match self.worst(false, group) {
                 Some(w) if self.addrs.get(&w).is_some_and(|i| i.last_seen_ms < seen_ms) => {
                     self.remove(&w);
                 }
@@ -255,7 +279,7 @@ impl AddrBook {
             }
         }
         if self.new_count >= MAX_NEW
-            && let Some(w) = self.worst(false, None)
+            && let Some(w) = self.evict_for(false, group)
         {
             self.remove(&w);
         }
@@ -315,9 +339,9 @@ impl AddrBook {
         });
         let group = NetGroup::of(addr);
         let evict = if self.group_count(true, group) >= MAX_TRIED_PER_GROUP {
-            self.worst(true, Some(group))
+            self.worst(true, group)
         } else if self.tried_count >= MAX_TRIED {
-            self.worst(true, None)
+            self.evict_for(true, group)
         } else {
             None
         };

@@ -260,3 +260,30 @@ fn doctored_ban_files_are_refused() {
     bytes.swap(i, j);
     assert!(decode::<BanList>(&bytes).is_err());
 }
+
+#[test]
+fn a_full_table_makes_room_without_scanning_it() {
+    let mut book = AddrBook::new();
+    // Fill the new table over 64 groups.
+    for i in 0..MAX_NEW as u32 {
+        book.add(v4(90, (i % 64) as u8, (i / 64) as u8, 1, 9444), 0, 1, 10);
+    }
+    assert_eq!(book.len().0, MAX_NEW);
+    // A newcomer of a full group makes room within its group.
+    assert!(book.add(v4(90, 10, 200, 2, 9444), 0, 2, 10));
+    assert_eq!(book.len().0, MAX_NEW);
+    assert_eq!(
+        book.group_count(false, NetGroup::V4([90, 10])),
+        MAX_NEW_PER_GROUP
+    );
+    // A newcomer of a new group evicts from the next group in key order (wrapping to the
+    // first), so no single group pays for every newcomer.
+    assert!(book.add(v4(90, 100, 0, 1, 9444), 0, 2, 10));
+    assert_eq!(book.len().0, MAX_NEW);
+    assert_eq!(
+        book.group_count(false, NetGroup::V4([90, 0])),
+        MAX_NEW_PER_GROUP - 1
+    );
+    assert!(book.add(v4(90, 5, 250, 1, 9444), 0, 2, 10));
+    assert!(book.get(&v4(90, 100, 0, 1, 9444)).is_some());
+}
