@@ -9,8 +9,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use snow::params::DHChoice;
-use snow::resolvers::{CryptoResolver, DefaultResolver};
 use spacetime::Hash;
 use spacetime::wire::{
     Frame, FrameDecoder, FrameError, MAX_NOISE_PLAINTEXT, Message, encode_frame_into,
@@ -61,23 +59,20 @@ pub struct StaticKey {
 }
 
 impl StaticKey {
-    /// A fresh key from the OS RNG.
+    /// A fresh key from the OS RNG (through snow's key generation).
     pub fn generate() -> Result<Self, TransportError> {
         let keypair = snow::Builder::new(params()?).generate_keypair()?;
-        let mut private = [0u8; 32];
-        private.copy_from_slice(&keypair.private);
-        Self::from_private(private)
+        let private = <[u8; 32]>::try_from(keypair.private.as_slice())
+            .map_err(|_| TransportError::Noise("generated key is not 32 bytes".into()))?;
+        Ok(Self::from_private(private))
     }
 
-    /// The key pair of a stored private key.
-    pub fn from_private(private: [u8; 32]) -> Result<Self, TransportError> {
-        let mut dh = DefaultResolver
-            .resolve_dh(&DHChoice::Curve25519)
-            .ok_or_else(|| TransportError::Noise("no Curve25519 implementation".into()))?;
-        dh.set(&private);
-        let mut public = [0u8; 32];
-        public.copy_from_slice(dh.pubkey());
-        Ok(Self { private, public })
+    /// The key pair of a private key; any 32 bytes are one (X25519 clamps inside the DH).
+    pub fn from_private(private: [u8; 32]) -> Self {
+        Self {
+            private,
+            public: spacetime::keyfile::x25519_public(&private),
+        }
     }
 
     /// The private key bytes (for the key file).
@@ -431,29 +426,21 @@ impl StaticKey {
     ) -> Result<Self, spacetime::keyfile::KeyFileError> {
         use spacetime::keyfile::{KeyFileError, read_node_key_file, write_node_key_file};
         match read_node_key_file(path) {
-            Ok(private) => Ok(Self::from_valid_private(private)),
+            Ok(private) => Ok(Self::from_private(private)),
             Err(KeyFileError::Read { error, .. })
                 if error.kind() == std::io::ErrorKind::NotFound =>
             {
                 let private = random_private()?;
                 match write_node_key_file(path, &private, false) {
-                    Ok(()) => Ok(Self::from_valid_private(private)),
+                    Ok(()) => Ok(Self::from_private(private)),
                     // Another process created it first: use theirs.
                     Err(KeyFileError::Exists { .. }) => {
-                        read_node_key_file(path).map(Self::from_valid_private)
+                        read_node_key_file(path).map(Self::from_private)
                     }
                     Err(e) => Err(e),
                 }
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// Any 32 bytes are a valid X25519 private key (clamping happens inside the DH).
-    fn from_valid_private(private: [u8; 32]) -> Self {
-        Self {
-            private,
-            public: spacetime::keyfile::x25519_public(&private),
         }
     }
 }
