@@ -36,11 +36,22 @@ pub enum Loaded<T> {
 
 /// Loads a value stored with [`save`].
 pub fn load<T: Canonical>(path: &Path) -> Loaded<T> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
         Err(_) => return set_aside(path),
     };
+    // Never read more than the largest valid encoding (plus one byte, so an oversized file
+    // is seen as such and refused by `decode`).
+    let mut bytes = Vec::new();
+    if file
+        .take(T::MAX_ENCODED_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        return set_aside(path);
+    }
     match decode::<T>(&bytes) {
         Ok(value) => Loaded::Found(value),
         Err(_) => set_aside(path),
@@ -72,6 +83,7 @@ pub fn save<T: Canonical>(path: &Path, value: &T) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spacetime::encoding::Canonical;
     use spacetime::p2p::BanList;
 
     #[test]
@@ -83,6 +95,10 @@ mod tests {
         bans.ban("1.2.3.4".parse().unwrap(), 99);
         save(&path, &bans).unwrap();
         assert_eq!(load::<BanList>(&path), Loaded::Found(bans));
+        // An oversized file is refused after reading only the limit.
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(BanList::MAX_ENCODED_LEN as u64 * 4).unwrap();
+        assert!(matches!(load::<BanList>(&path), Loaded::Corrupt(_)));
         std::fs::write(&path, b"\xff\xff garbage").unwrap();
         let Loaded::Corrupt(aside) = load::<BanList>(&path) else {
             panic!("corrupt file not noticed")
