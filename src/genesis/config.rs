@@ -371,6 +371,12 @@ impl GenesisConfig {
 
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), GenesisError> {
+        self.compile_emission().map(|_| ())
+    }
+
+    /// Validates every field and returns the compiled emission schedule, so callers that need
+    /// the schedule compile it once.
+    pub fn compile_emission(&self) -> Result<crate::emission::Emission, GenesisError> {
         self.validate_network()?;
         self.validate_consensus()?;
         self.validate_plot()?;
@@ -468,9 +474,8 @@ impl GenesisConfig {
 
     /// Compiles the emission schedule, which checks every rule of `docs/emission.md`
     /// (ordering, ranges, floor, and that the supply fits in a u64 at every height).
-    fn validate_emission(&self) -> Result<(), GenesisError> {
+    fn validate_emission(&self) -> Result<crate::emission::Emission, GenesisError> {
         crate::emission::Emission::new(&self.emission, self.premine_total())
-            .map(|_| ())
             .map_err(|e| invalid(e.field, e.reason))
     }
 

@@ -60,13 +60,7 @@ pub struct Genesis {
 impl Genesis {
     /// Validates `config` and builds its genesis block.
     pub fn new(config: GenesisConfig) -> Result<Self, GenesisError> {
-        config.validate()?;
-        let emission = Emission::new(&config.emission, config.premine_total()).map_err(|e| {
-            GenesisError::Invalid {
-                field: e.field,
-                reason: e.reason,
-            }
-        })?;
+        let emission = config.compile_emission()?;
         let block = genesis_block(&config);
         let network_id = block.hash();
         let chain_id = ChainId::from_network_id(&network_id);
