@@ -293,7 +293,7 @@ impl PeerManagerActor {
         let interval = self
             .config
             .peer_exchange_interval
-            .max(Duration::from_secs(1))
+            .max(super::peer::MIN_PERIODIC_INTERVAL)
             .as_millis() as u64;
         if outbound < self.config.peers.outbound
             && now.saturating_sub(self.last_peer_exchange_ms) >= interval

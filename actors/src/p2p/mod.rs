@@ -10,4 +10,4 @@ pub use manager::{
     ChainTip, GetPeers, IsBanned, Network, NetworkConfig, NetworkError, PeerManagerActor,
     PeerSummary, Shutdown, start,
 };
-pub use peer::{MIN_PING_INTERVAL, Outgoing, Timeouts};
+pub use peer::{MIN_PERIODIC_INTERVAL, Outgoing, Timeouts};

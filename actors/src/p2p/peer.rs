@@ -26,15 +26,16 @@ pub enum Outgoing {
     Disconnect(DisconnectReason),
 }
 
-/// The fastest keepalive: the default Ping limit is one per second after a burst.
-pub const MIN_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest interval between periodic messages a node sends one peer (pings, address
+/// requests): the default limits allow one per second after a burst.
+pub const MIN_PERIODIC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Timing of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Noise handshake and Hello exchange together.
     pub handshake: Duration,
-    /// Interval between pings (at least [`MIN_PING_INTERVAL`]).
+    /// Interval between pings (at least [`MIN_PERIODIC_INTERVAL`]).
     pub ping_interval: Duration,
     /// A peer silent for this long is dropped.
     pub idle: Duration,
@@ -133,7 +134,7 @@ async fn serve(
     let mut reported = session.traffic();
     let mut limiter = PeerRateLimiter::new(clock.now_ms());
     // Never ping faster than peers' rate limits allow, or they would ban us.
-    let mut ping = tokio::time::interval(timeouts.ping_interval.max(MIN_PING_INTERVAL));
+    let mut ping = tokio::time::interval(timeouts.ping_interval.max(MIN_PERIODIC_INTERVAL));
     ping.tick().await;
     let mut last_heard = clock.now_ms();
     let mut pending_ping: Option<(u64, u64)> = None;
@@ -264,7 +265,7 @@ mod tests {
             let limit = default_limit(kind);
             assert!(limit.per_second >= 1, "{kind:?}");
             let fastest_allowed = Duration::from_millis(1000 / u64::from(limit.per_second));
-            assert!(MIN_PING_INTERVAL >= fastest_allowed, "{kind:?}");
+            assert!(MIN_PERIODIC_INTERVAL >= fastest_allowed, "{kind:?}");
         }
     }
 }
