@@ -223,7 +223,7 @@ pub fn tx_root(coinbase: &Coinbase, transfers: &[Transfer]) -> Hash {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode;
     use crate::tx::tests::{coinbase, transfer};

@@ -10,7 +10,9 @@ pub mod account;
 pub mod amount;
 pub mod block;
 pub mod bytes;
+pub mod chain;
 pub mod crypto;
+pub mod difficulty;
 pub mod emission;
 pub mod encoding;
 pub mod genesis;
@@ -23,6 +25,7 @@ pub mod plot;
 pub mod state_tree;
 pub mod target;
 pub mod tx;
+pub mod u256;
 pub mod wire;
 
 pub use account::Account;

@@ -8,6 +8,7 @@
 
 mod chain;
 mod format;
+mod memory;
 mod verify;
 
 pub use chain::{
@@ -17,6 +18,7 @@ pub use format::{
     DATA_ALIGN, HEADER_FIXED_BYTES, HeaderError, MAX_SEGMENTS, PLOT_FORMAT_VERSION, PLOT_MAGIC,
     PlotHeader, PlotLayout, Run, Segment, segment_checksum, segment_hasher,
 };
+pub use memory::MemoryPlot;
 pub use verify::{ProofError, proof_score, verify_proof};
 
 use crate::crypto::PublicKey;

@@ -1,0 +1,421 @@
+//! Importing blocks: validation, storage, connection, fork choice and reorganisation.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::error::{ChainError, ImportError, InvalidBlock};
+use super::index::{IndexEntry, better};
+use super::store::{self, BlockBody, BlockRecord, BlockStatus};
+use super::transition::{TransitionError, apply_block};
+use super::validate::{check_body, check_header, check_structure};
+use super::{Chain, ChainEvent, ImportStatus, Imported, rules};
+use crate::block::Block;
+use crate::encoding::encoded_len;
+use crate::hash::Hash;
+use crate::state_tree::{RedbStore, StateTree, TreeError};
+use crate::{Height, TimestampMs, encode};
+
+/// Why connecting a block failed.
+enum ConnectError {
+    Invalid(InvalidBlock),
+    Chain(ChainError),
+}
+
+impl<E: Into<ChainError>> From<E> for ConnectError {
+    fn from(e: E) -> Self {
+        Self::Chain(e.into())
+    }
+}
+
+impl Chain {
+    /// Validates and imports `block`, received at local time `now_ms`.
+    ///
+    /// Returns what became of it; an [`ImportError::Invalid`] names the rule it breaks (the
+    /// sender deserves a penalty), an [`ImportError::Chain`] is a local database failure.
+    pub fn import(&mut self, block: Block, now_ms: TimestampMs) -> Result<Imported, ImportError> {
+        let hash = block.hash();
+        let invalid = |reason| ImportError::Invalid { hash, reason };
+        if let Some(entry) = self.index.get(&hash) {
+            if entry.status == BlockStatus::Invalid {
+                return Err(invalid(InvalidBlock::KnownInvalid { hash }));
+            }
+            return Ok(self.outcome(hash, ImportStatus::Duplicate));
+        }
+        if self.orphans.contains(&hash) {
+            return Ok(self.outcome(hash, ImportStatus::Duplicate));
+        }
+        check_structure(&block, &hash, &self.genesis.config).map_err(invalid)?;
+        if self.index.get(&block.header.parent).is_none() {
+            let size = encoded_len(&block);
+            self.orphans.insert(hash, block, size);
+            return Ok(self.outcome(hash, ImportStatus::Orphan));
+        }
+        let mut events = Vec::new();
+        let status = self
+            .accept(hash, block, now_ms, &mut events)
+            .map_err(|e| match e {
+                ConnectError::Invalid(reason) => invalid(reason),
+                ConnectError::Chain(c) => ImportError::Chain(c),
+            })?;
+        let mut rejected_orphans = Vec::new();
+        let mut queue = vec![hash];
+        while let Some(parent) = queue.pop() {
+            for (child, block) in self.orphans.take_children(&parent) {
+                match self.accept(child, block, now_ms, &mut events) {
+                    Ok(_) => queue.push(child),
+                    Err(ConnectError::Invalid(reason)) => rejected_orphans.push((child, reason)),
+                    Err(ConnectError::Chain(e)) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(Imported {
+            hash,
+            status,
+            events,
+            rejected_orphans,
+        })
+    }
+
+    fn outcome(&self, hash: Hash, status: ImportStatus) -> Imported {
+        Imported {
+            hash,
+            status,
+            events: Vec::new(),
+            rejected_orphans: Vec::new(),
+        }
+    }
+
+    /// Checks a block whose parent is known, stores it, and updates the main chain.
+    fn accept(
+        &mut self,
+        hash: Hash,
+        block: Block,
+        now_ms: TimestampMs,
+        events: &mut Vec<ChainEvent>,
+    ) -> Result<ImportStatus, ConnectError> {
+        let parent_hash = block.header.parent;
+        let parent =
+            self.index.get(&parent_hash).cloned().ok_or_else(|| {
+                ChainError::Inconsistent(format!("parent {parent_hash} vanished"))
+            })?;
+        if parent.status == BlockStatus::Invalid {
+            return Err(ConnectError::Invalid(InvalidBlock::InvalidAncestor {
+                ancestor: parent_hash,
+            }));
+        }
+        let median = self.index.median_time_past(&parent_hash).unwrap_or(0);
+        check_header(&block.header, &parent, median, now_ms, &self.genesis.config)
+            .map_err(ConnectError::Invalid)?;
+        check_body(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
+
+        let header = &block.header;
+        let entry = IndexEntry {
+            height: header.height,
+            parent: parent_hash,
+            timestamp_ms: header.timestamp_ms,
+            epoch: header.epoch,
+            target: header.target,
+            score: header.score,
+            beacon: rules::beacon(&parent.beacon, &header.score),
+            anchor_ms: if header.height == 1 {
+                header.timestamp_ms
+            } else {
+                parent.anchor_ms
+            },
+            work: parent.work.saturating_add(&header.target.work()),
+            status: BlockStatus::Stored,
+        };
+        let tip = self.tip_hash();
+        if parent_hash == tip {
+            return self.extend(hash, block, entry, events);
+        }
+        self.store_side(hash, &block, &entry)?;
+        self.index.insert(hash, entry);
+        let Some(tip_entry) = self.index.get(&tip) else {
+            return Err(ChainError::Inconsistent(format!("tip {tip} has no entry")).into());
+        };
+        let Some(new_entry) = self.index.get(&hash) else {
+            return Err(ChainError::Inconsistent(format!("{hash} was just stored")).into());
+        };
+        if better((&hash, new_entry), (&tip, tip_entry)) {
+            return self.reorganise(hash, events);
+        }
+        Ok(ImportStatus::SideBranch)
+    }
+
+    fn record_of(block: &Block, entry: &IndexEntry, status: BlockStatus) -> BlockRecord {
+        BlockRecord {
+            header: block.header.clone(),
+            work: entry.work,
+            beacon: entry.beacon,
+            anchor_ms: entry.anchor_ms,
+            status,
+        }
+    }
+
+    /// Stores a block off the main chain (header rules passed, state rules pending).
+    fn store_side(
+        &mut self,
+        hash: Hash,
+        block: &Block,
+        entry: &IndexEntry,
+    ) -> Result<(), ChainError> {
+        let txn = self.db.begin_write()?;
+        {
+            let record = Self::record_of(block, entry, BlockStatus::Stored);
+            txn.open_table(store::BLOCKS)?
+                .insert(hash.0, encode(&record).as_slice())?;
+            let body = BlockBody {
+                coinbase: block.coinbase.clone(),
+                transfers: block.transfers.clone(),
+            };
+            txn.open_table(store::BODIES)?
+                .insert(hash.0, encode(&body).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Connects a block on top of the tip: stores it, applies it and moves the tip, in one
+    /// transaction. On a state rule failure nothing is written but the block's invalid mark.
+    fn extend(
+        &mut self,
+        hash: Hash,
+        block: Block,
+        mut entry: IndexEntry,
+        events: &mut Vec<ChainEvent>,
+    ) -> Result<ImportStatus, ConnectError> {
+        let height = entry.height;
+        let txn = self.db.begin_write()?;
+        match self.connect(&txn, &hash, &block, &entry) {
+            Ok(()) => {}
+            Err(ConnectError::Invalid(reason)) => {
+                txn.abort()?;
+                entry.status = BlockStatus::Invalid;
+                self.store_invalid(hash, &block, &entry)?;
+                return Err(ConnectError::Invalid(reason));
+            }
+            Err(e) => return Err(e),
+        }
+        {
+            let body = BlockBody {
+                coinbase: block.coinbase,
+                transfers: block.transfers,
+            };
+            txn.open_table(store::BODIES)?
+                .insert(hash.0, encode(&body).as_slice())?;
+            txn.open_table(store::META)?
+                .insert(store::META_TIP, hash.0.as_slice())?;
+        }
+        txn.commit()?;
+        entry.status = BlockStatus::Valid;
+        self.index.insert(hash, entry);
+        self.main.push(hash);
+        events.push(ChainEvent::NewTip { hash, height });
+        Ok(ImportStatus::Extended)
+    }
+
+    /// Records a block that broke a state rule, without its body.
+    fn store_invalid(
+        &mut self,
+        hash: Hash,
+        block: &Block,
+        entry: &IndexEntry,
+    ) -> Result<(), ChainError> {
+        let txn = self.db.begin_write()?;
+        {
+            let record = Self::record_of(block, entry, BlockStatus::Invalid);
+            txn.open_table(store::BLOCKS)?
+                .insert(hash.0, encode(&record).as_slice())?;
+        }
+        txn.commit()?;
+        self.index.insert(hash, entry.clone());
+        Ok(())
+    }
+
+    /// Applies `block` (whose parent is the state tree's current block) inside `txn`: the state
+    /// transition, the state root check, the main-chain, transaction and supply indexes, and
+    /// the block record with status valid.
+    fn connect(
+        &self,
+        txn: &WriteTransaction,
+        hash: &Hash,
+        block: &Block,
+        entry: &IndexEntry,
+    ) -> Result<(), ConnectError> {
+        let height = entry.height;
+        let consensus = &self.genesis.config.consensus;
+        let reward = self.genesis.emission.block_reward(height);
+        let effects = {
+            let mut tree = StateTree::new(RedbStore::open(txn)?);
+            let effects = apply_block(block, height, consensus.coinbase_maturity, reward, |a| {
+                tree.get(a)
+            })
+            .map_err(|e| match e {
+                TransitionError::Invalid(i) => ConnectError::Invalid(i),
+                TransitionError::Source(e) => ConnectError::Chain(e.into()),
+            })?;
+            let root = tree.apply(height, effects.changes.iter().cloned())?;
+            if root != block.header.state_root {
+                return Err(ConnectError::Invalid(InvalidBlock::StateRoot {
+                    header: block.header.state_root,
+                    computed: root,
+                }));
+            }
+            tree.prune(height.saturating_sub(consensus.max_reorg_depth))?;
+            effects
+        };
+        {
+            let mut tx_index = txn.open_table(store::TX_INDEX)?;
+            for (position, id) in block.tx_ids().enumerate() {
+                let position = u32::try_from(position).map_err(|_| {
+                    ChainError::Inconsistent("more transactions than positions".into())
+                })?;
+                tx_index.insert(id.0, store::tx_location(hash, position))?;
+            }
+        }
+        txn.open_table(store::MAIN_CHAIN)?.insert(height, hash.0)?;
+        {
+            let mut supply = txn.open_table(store::SUPPLY)?;
+            let before = supply.get(height - 1)?.map(|v| v.value()).ok_or_else(|| {
+                ChainError::Inconsistent(format!("no supply recorded at height {}", height - 1))
+            })?;
+            // Fees move existing coins: only the outputs beyond them are new.
+            let after = before
+                .checked_add(effects.coinbase_total.0)
+                .and_then(|s| s.checked_sub(effects.fees.0))
+                .ok_or(ConnectError::Invalid(InvalidBlock::CoinbaseOverflow))?;
+            supply.insert(height, after)?;
+        }
+        let record = Self::record_of(block, entry, BlockStatus::Valid);
+        txn.open_table(store::BLOCKS)?
+            .insert(hash.0, encode(&record).as_slice())?;
+        Ok(())
+    }
+
+    /// Reverts the main chain's blocks above `height` inside `txn` (indexes and state).
+    fn disconnect_to(&self, txn: &WriteTransaction, height: Height) -> Result<(), ChainError> {
+        let mut tree = StateTree::new(RedbStore::open(txn)?);
+        tree.rollback(height).map_err(|e| match e {
+            TreeError::RollbackOutOfRange { .. } => {
+                ChainError::Inconsistent(format!("cannot revert to height {height}: {e}"))
+            }
+            other => ChainError::Tree(other),
+        })?;
+        drop(tree);
+        let mut main = txn.open_table(store::MAIN_CHAIN)?;
+        let mut supply = txn.open_table(store::SUPPLY)?;
+        let mut tx_index = txn.open_table(store::TX_INDEX)?;
+        let bodies = txn.open_table(store::BODIES)?;
+        for h in (height + 1..=self.height()).rev() {
+            let Some(hash) = self.hash_at(h) else {
+                continue;
+            };
+            let body = bodies
+                .get(hash.0)?
+                .map(|v| crate::decode::<BlockBody>(v.value()))
+                .transpose()?
+                .ok_or_else(|| ChainError::Inconsistent(format!("body of {hash} missing")))?;
+            tx_index.remove(body.coinbase.id().0)?;
+            for tx in body.transfers.iter() {
+                tx_index.remove(tx.id().0)?;
+            }
+            main.remove(h)?;
+            supply.remove(h)?;
+        }
+        Ok(())
+    }
+
+    /// Switches the main chain to end at `new_tip`, all in one transaction.
+    fn reorganise(
+        &mut self,
+        new_tip: Hash,
+        events: &mut Vec<ChainEvent>,
+    ) -> Result<ImportStatus, ConnectError> {
+        let old_tip = self.tip_hash();
+        let fork = self
+            .index
+            .fork_point(&old_tip, &new_tip)
+            .ok_or_else(|| ChainError::Inconsistent(format!("{new_tip} shares no ancestor")))?;
+        let fork_height = self.index.get(&fork).map_or(0, |e| e.height);
+        let depth = self.height() - fork_height;
+        if depth > self.genesis.config.consensus.max_reorg_depth {
+            return Ok(ImportStatus::ReorgTooDeep { depth });
+        }
+        let path = self
+            .index
+            .path(&fork, &new_tip)
+            .ok_or_else(|| ChainError::Inconsistent(format!("no path to {new_tip}")))?;
+        let disconnected: Vec<Hash> = (fork_height + 1..=self.height())
+            .rev()
+            .filter_map(|h| self.hash_at(h))
+            .collect();
+
+        let txn = self.db.begin_write()?;
+        self.disconnect_to(&txn, fork_height)?;
+        for hash in &path {
+            let block = self
+                .block(hash)?
+                .ok_or_else(|| ChainError::Inconsistent(format!("body of {hash} missing")))?;
+            let entry = self
+                .index
+                .get(hash)
+                .cloned()
+                .ok_or_else(|| ChainError::Inconsistent(format!("{hash} has no entry")))?;
+            match self.connect(&txn, hash, &block, &entry) {
+                Ok(()) => {}
+                Err(ConnectError::Invalid(reason)) => {
+                    txn.abort()?;
+                    self.mark_invalid(hash)?;
+                    return Ok(ImportStatus::ReorgFailed {
+                        block: *hash,
+                        reason,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        txn.open_table(store::META)?
+            .insert(store::META_TIP, new_tip.0.as_slice())?;
+        txn.commit()?;
+
+        self.main.truncate(fork_height as usize + 1);
+        for hash in &path {
+            self.index.set_status(hash, BlockStatus::Valid);
+            self.main.push(*hash);
+        }
+        events.push(ChainEvent::Reorg {
+            old_tip,
+            new_tip,
+            fork_height,
+            disconnected,
+            connected: path,
+        });
+        Ok(ImportStatus::Reorganized)
+    }
+
+    /// Marks `hash` and every descendant invalid and drops their bodies.
+    fn mark_invalid(&mut self, hash: &Hash) -> Result<(), ChainError> {
+        let doomed = self.index.subtree(hash);
+        let txn = self.db.begin_write()?;
+        {
+            let mut blocks = txn.open_table(store::BLOCKS)?;
+            let mut bodies = txn.open_table(store::BODIES)?;
+            for h in &doomed {
+                let record = blocks
+                    .get(h.0)?
+                    .map(|v| crate::decode::<BlockRecord>(v.value()))
+                    .transpose()?;
+                if let Some(mut record) = record {
+                    record.status = BlockStatus::Invalid;
+                    blocks.insert(h.0, encode(&record).as_slice())?;
+                }
+                bodies.remove(h.0)?;
+            }
+        }
+        txn.commit()?;
+        for h in &doomed {
+            self.index.set_status(h, BlockStatus::Invalid);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The stateless block rules, in the order they are checked (cheapest first).
+//!
+//! 1. [`check_structure`]: size, version, height, coinbase height and miner, checkpoints.
+//! 2. (the chain: parent known and valid)
+//! 3. [`check_header`]: height, epoch and timestamp, challenge, target, proof, score, signature.
+//! 4. [`check_body`]: transaction root, well-formed transfers, batched signatures.
+//! 5. (the chain: [`super::transition::apply_block`] for nonces, balances, maturity and the
+//!    coinbase amount, then the state root)
+
+use super::error::InvalidBlock;
+use super::index::IndexEntry;
+use super::rules::{challenge, epoch_of};
+use crate::TimestampMs;
+use crate::block::{Block, BlockHeader, HEADER_VERSION};
+use crate::crypto::{self, SignedMessage, SigningDomain};
+use crate::difficulty::{AsertParams, next_target};
+use crate::encoding::encoded_len;
+use crate::genesis::GenesisConfig;
+use crate::hash::Hash;
+use crate::limits::MAX_BLOCK_BYTES;
+use crate::plot::{ProofError, proof_score};
+use crate::tx::ChainId;
+
+/// Size, version and the structure of the coinbase; `hash` is the block's hash.
+pub fn check_structure(
+    block: &Block,
+    hash: &Hash,
+    config: &GenesisConfig,
+) -> Result<(), InvalidBlock> {
+    let size = encoded_len(block);
+    if size > MAX_BLOCK_BYTES {
+        return Err(InvalidBlock::TooLarge {
+            size,
+            max: MAX_BLOCK_BYTES,
+        });
+    }
+    let header = &block.header;
+    if header.version != HEADER_VERSION {
+        return Err(InvalidBlock::Version {
+            found: header.version,
+            expected: HEADER_VERSION,
+        });
+    }
+    if header.height == 0 {
+        return Err(InvalidBlock::GenesisHeight);
+    }
+    if block.coinbase.height != header.height {
+        return Err(InvalidBlock::CoinbaseHeight {
+            coinbase: block.coinbase.height,
+            header: header.height,
+        });
+    }
+    if block.coinbase.miner != header.miner {
+        return Err(InvalidBlock::CoinbaseMiner {
+            coinbase: block.coinbase.miner,
+            header: header.miner,
+        });
+    }
+    if let Some(cp) = config
+        .checkpoints
+        .iter()
+        .find(|c| c.height == header.height)
+        && cp.hash != *hash
+    {
+        return Err(InvalidBlock::Checkpoint {
+            height: cp.height,
+            expected: cp.hash,
+            found: *hash,
+        });
+    }
+    Ok(())
+}
+
+/// The header rules against its parent: `median_ms` is the median timestamp of the parent and
+/// its ancestors (11 blocks), `now_ms` the local clock.
+pub fn check_header(
+    header: &BlockHeader,
+    parent: &IndexEntry,
+    median_ms: TimestampMs,
+    now_ms: TimestampMs,
+    config: &GenesisConfig,
+) -> Result<(), InvalidBlock> {
+    let expected_height = parent.height.saturating_add(1);
+    if header.height != expected_height {
+        return Err(InvalidBlock::Height {
+            expected: expected_height,
+            found: header.height,
+        });
+    }
+    if header.epoch <= parent.epoch {
+        return Err(InvalidBlock::EpochNotAfterParent {
+            epoch: header.epoch,
+            parent_epoch: parent.epoch,
+        });
+    }
+    if epoch_of(&config.network, header.timestamp_ms) != Some(header.epoch) {
+        return Err(InvalidBlock::TimestampOutsideEpoch {
+            timestamp_ms: header.timestamp_ms,
+            epoch: header.epoch,
+        });
+    }
+    if header.timestamp_ms <= median_ms {
+        return Err(InvalidBlock::TimestampNotAboveMedian {
+            timestamp_ms: header.timestamp_ms,
+            median_ms,
+        });
+    }
+    let limit_ms = now_ms.saturating_add(config.network.max_future_drift_ms);
+    if header.timestamp_ms > limit_ms {
+        return Err(InvalidBlock::TimestampTooFarAhead {
+            timestamp_ms: header.timestamp_ms,
+            limit_ms,
+        });
+    }
+    let expected = challenge(&parent.beacon, header.epoch);
+    if header.challenge != expected {
+        return Err(InvalidBlock::Challenge {
+            expected,
+            found: header.challenge,
+        });
+    }
+    let expected = next_target(
+        &AsertParams::from_genesis(config),
+        parent.anchor_ms,
+        parent.height,
+        parent.timestamp_ms,
+    );
+    if header.target != expected {
+        return Err(InvalidBlock::Target {
+            expected,
+            found: header.target,
+        });
+    }
+    let computed = proof_score(
+        &config.plot,
+        &header.miner,
+        &header.challenge,
+        &header.proof,
+    )
+    .map_err(InvalidBlock::Proof)?;
+    if computed != header.score {
+        return Err(InvalidBlock::Proof(ProofError::ScoreMismatch {
+            claimed: header.score,
+            computed,
+        }));
+    }
+    if !header.target.is_met_by(&header.score) {
+        return Err(InvalidBlock::ScoreAboveTarget {
+            score: header.score,
+            target: header.target,
+        });
+    }
+    header
+        .verify_signature()
+        .map_err(|_| InvalidBlock::HeaderSignature)
+}
+
+/// The body rules that need no state: the transaction root, well-formed transfers for this
+/// chain, and every transfer signature (verified as one batch).
+pub fn check_body(block: &Block, chain_id: ChainId) -> Result<(), InvalidBlock> {
+    let computed = block.compute_tx_root();
+    if computed != block.header.tx_root {
+        return Err(InvalidBlock::TxRoot {
+            header: block.header.tx_root,
+            computed,
+        });
+    }
+    for (index, tx) in block.transfers.iter().enumerate() {
+        tx.check_well_formed(chain_id)
+            .map_err(|error| InvalidBlock::Transfer { index, error })?;
+    }
+    verify_transfer_signatures(block)
+}
+
+/// Batch-verifies the signatures of a block's transfers.
+pub fn verify_transfer_signatures(block: &Block) -> Result<(), InvalidBlock> {
+    if block.transfers.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<Vec<u8>> = block.transfers.iter().map(|t| t.signing_bytes()).collect();
+    let items: Vec<SignedMessage<'_>> = block
+        .transfers
+        .iter()
+        .zip(&messages)
+        .map(|(t, m)| SignedMessage {
+            key: &t.from,
+            message: m,
+            signature: &t.signature,
+        })
+        .collect();
+    crypto::verify_batch(SigningDomain::Tx, &items).map_err(|e| match e {
+        crypto::SignatureError::BatchItem { index } => InvalidBlock::TransferSignature { index },
+        _ => InvalidBlock::TransferSignature { index: 0 },
+    })
+}
