@@ -1,5 +1,6 @@
 //! The running node: data directory, node identity, network layer, metrics endpoint, status
-//! output and graceful shutdown. Chain state, mempool and mining join it as they land.
+//! output and graceful shutdown, and the chain database behind the ChainState actor. Mempool and
+//! mining join it as they land.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,9 +11,15 @@ use std::time::Duration;
 use spacetime::Genesis;
 use spacetime::p2p::{Direction, PeerManagerConfig};
 
+use spacetime::chain::Chain;
+
+use crate::chain::{ChainState, GetTip};
 use crate::clock::SystemClock;
 use crate::net::StaticKey;
 use crate::p2p::{self, ChainTip, GetPeers, NetworkConfig, Shutdown};
+
+/// File name of the chain database in the data directory.
+pub const CHAIN_DB_FILE: &str = "chain.redb";
 
 /// File name of the node's Noise static key in the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -58,6 +65,9 @@ pub enum NodeError {
         /// What failed.
         reason: String,
     },
+    /// The chain database could not be opened.
+    #[error(transparent)]
+    Chain(#[from] spacetime::chain::ChainError),
     /// The network layer could not start.
     #[error(transparent)]
     Network(#[from] p2p::NetworkError),
@@ -73,6 +83,10 @@ pub enum NodeError {
 pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
     create_data_dir(&options.data_dir)?;
     let key = StaticKey::load_or_create(&options.data_dir.join(NODE_KEY_FILE))?;
+    let chain = Chain::open(
+        &options.data_dir.join(CHAIN_DB_FILE),
+        options.genesis.clone(),
+    )?;
     if let Some(addr) = options.metrics_addr {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -101,15 +115,17 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         data_dir: Some(options.data_dir.clone()),
         ..NetworkConfig::default()
     };
-    // Height 0 until chain state lands: the tip is the genesis block.
+    let start = chain.tip();
     let tip = ChainTip {
-        height: 0,
-        hash: network_id,
-        work: [0; 32],
+        height: start.height,
+        hash: start.hash,
+        work: start.work.0,
     };
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let network = p2p::start(config, key, network_id, tip, Arc::new(SystemClock)).await?;
+        let clock = Arc::new(SystemClock);
+        let chain = ChainState::start_on_own_thread(chain, clock.clone());
+        let network = p2p::start(config, key, network_id, tip, clock).await?;
         if let Some(addr) = network.listening {
             writeln!(out, "listening on {addr}")?;
         }
@@ -121,6 +137,7 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
             tokio::select! {
                 _ = status.tick() => {
                     let peers = network.manager.send(GetPeers).await.map_err(|e| NodeError::Runtime(e.to_string()))?;
+                    let tip = chain.addr.send(GetTip).await.map_err(|e| NodeError::Runtime(e.to_string()))?;
                     let up: Vec<_> = peers.iter().filter(|p| p.node_id.is_some()).collect();
                     let inbound = up.iter().filter(|p| p.direction == Direction::Inbound).count();
                     writeln!(
@@ -142,6 +159,8 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         // Says goodbye to peers and saves the address book and bans.
         let _ = network.manager.send(Shutdown).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
+        // Finishes the block in progress and closes the database.
+        chain.stop().await;
         Ok::<(), NodeError>(())
     })
 }

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to the subcommands.
 
+mod chain;
 mod emission;
 mod genesis;
 mod keys;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Create, list, check and inspect plot files.
     #[command(subcommand)]
     Plot(plot::PlotCommand),
+    /// Inspect the chain database: tip, supply audit, accounts; import and export blocks.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
 }
 
 /// `spacetime keys ...`
@@ -111,6 +115,12 @@ pub enum CliError {
     /// The node failed.
     #[error(transparent)]
     Node(#[from] crate::node::NodeError),
+    /// The chain database failed.
+    #[error(transparent)]
+    Chain(#[from] spacetime::chain::ChainError),
+    /// A block file could not be read.
+    #[error(transparent)]
+    BlockFile(#[from] crate::chain::blockfile::BlockFileError),
     /// No HOME directory to put the default data directory in.
     #[error("no HOME directory: pass --data-dir")]
     NoHome,
@@ -132,6 +142,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Emission(args) => emission::run(args, out),
         Command::Node(args) => node::run(args, out),
         Command::Plot(cmd) => plot::run(cmd, out),
+        Command::Chain(cmd) => chain::run(cmd, out),
     }
 }
 

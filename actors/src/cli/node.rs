@@ -81,7 +81,7 @@ pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(node::run(options, out)?)
 }
 
-fn default_data_dir(network: &str) -> Result<PathBuf, CliError> {
+pub(super) fn default_data_dir(network: &str) -> Result<PathBuf, CliError> {
     let home = std::env::var_os("HOME").ok_or(CliError::NoHome)?;
     Ok(PathBuf::from(home).join(".spacetime").join(network))
 }

@@ -1,0 +1,71 @@
+//! Metrics of the chain, through the `metrics` facade.
+
+use std::time::Duration;
+
+use spacetime::chain::{ImportStatus, Imported, InvalidBlock};
+
+/// Height of the main chain's tip.
+pub const HEIGHT: &str = "spacetime_chain_height";
+/// Timestamp of the tip, in seconds since the Unix epoch (tip age = now - this).
+pub const TIP_TIMESTAMP: &str = "spacetime_chain_tip_timestamp_seconds";
+/// Blocks imported, by outcome (extended, reorganized, side_branch, orphan, duplicate, ...).
+pub const BLOCKS_IMPORTED: &str = "spacetime_blocks_imported_total";
+/// Blocks rejected, by the rule they broke.
+pub const BLOCKS_REJECTED: &str = "spacetime_blocks_rejected_total";
+/// Time to validate and commit one block.
+pub const IMPORT_SECONDS: &str = "spacetime_block_import_seconds";
+/// Reorganisations of the main chain.
+pub const REORGS: &str = "spacetime_chain_reorgs_total";
+/// Blocks reverted by reorganisations.
+pub const REORG_BLOCKS: &str = "spacetime_chain_reorg_reverted_blocks_total";
+/// Blocks waiting for their parent.
+pub const ORPHANS: &str = "spacetime_chain_orphan_blocks";
+/// Chain events not delivered because a subscriber's mailbox was full.
+pub const EVENTS_DROPPED: &str = "spacetime_chain_events_dropped_total";
+
+fn status_label(status: &ImportStatus) -> &'static str {
+    match status {
+        ImportStatus::Extended => "extended",
+        ImportStatus::Reorganized => "reorganized",
+        ImportStatus::SideBranch => "side_branch",
+        ImportStatus::Orphan => "orphan",
+        ImportStatus::Duplicate => "duplicate",
+        ImportStatus::ReorgTooDeep { .. } => "reorg_too_deep",
+        ImportStatus::ReorgFailed { .. } => "reorg_failed",
+    }
+}
+
+/// A block was imported.
+pub(crate) fn imported(imported: &Imported, took: Duration) {
+    metrics::counter!(BLOCKS_IMPORTED, "status" => status_label(&imported.status)).increment(1);
+    metrics::histogram!(IMPORT_SECONDS).record(took.as_secs_f64());
+    if let ImportStatus::ReorgFailed { reason, .. } = &imported.status {
+        rejected(reason);
+    }
+    for (_, reason) in &imported.rejected_orphans {
+        rejected(reason);
+    }
+    for event in &imported.events {
+        if let spacetime::chain::ChainEvent::Reorg { disconnected, .. } = event {
+            metrics::counter!(REORGS).increment(1);
+            metrics::counter!(REORG_BLOCKS).increment(disconnected.len() as u64);
+        }
+    }
+}
+
+/// A block broke a rule.
+pub(crate) fn rejected(reason: &InvalidBlock) {
+    metrics::counter!(BLOCKS_REJECTED, "reason" => reason.reason()).increment(1);
+}
+
+/// The tip and the orphan pool after an import.
+pub(crate) fn tip(height: u64, timestamp_ms: u64, orphans: usize) {
+    metrics::gauge!(HEIGHT).set(height as f64);
+    metrics::gauge!(TIP_TIMESTAMP).set(timestamp_ms as f64 / 1000.0);
+    metrics::gauge!(ORPHANS).set(orphans as f64);
+}
+
+/// An event could not be delivered.
+pub(crate) fn event_dropped() {
+    metrics::counter!(EVENTS_DROPPED).increment(1);
+}

@@ -1,0 +1,243 @@
+//! The ChainState actor: owns the chain database on its own thread, imports blocks, answers
+//! queries and publishes NewTip / Reorg events.
+//!
+//! The rules are in [`spacetime::chain::Chain`]; this actor only routes messages to it. It runs
+//! on a dedicated arbiter (its own thread), so block validation, batch signature checks and
+//! redb commits never block the arbiters that run the network. Block bytes from peers are
+//! decoded here too ([`ImportBlockBytes`]), off the network threads.
+
+pub mod blockfile;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{Actor, ActorContext, Arbiter, Context, Handler, Message, Recipient};
+use spacetime::chain::{
+    AccountState, Chain, ChainError, ChainEvent, ImportError, Imported, SupplyRow, Tip,
+};
+use spacetime::{Address, Block, BlockHeader, DecodeError, Hash, Height, decode};
+
+use crate::clock::Clock;
+
+/// A chain event delivered to subscribers.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ChainNotification(pub ChainEvent);
+
+/// Import a decoded block.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Imported, ImportError>")]
+pub struct ImportBlock(pub Block);
+
+/// Decode and import a block received as bytes (from a peer).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Imported, ImportBytesError>")]
+pub struct ImportBlockBytes(pub Vec<u8>);
+
+/// Why block bytes were not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportBytesError {
+    /// The bytes are not a block.
+    #[error("block does not decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// The block was refused.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// The current tip.
+#[derive(Debug, Message)]
+#[rtype(result = "Tip")]
+pub struct GetTip;
+
+/// Main-chain headers after a locator (see [`Chain::headers_after`]).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<BlockHeader>, ChainError>")]
+pub struct GetHeaders {
+    /// Block hashes, newest first.
+    pub locator: Vec<Hash>,
+    /// Stop after this block.
+    pub stop: Option<Hash>,
+    /// Most headers wanted.
+    pub max: usize,
+}
+
+/// A block by hash.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<Block>, ChainError>")]
+pub struct GetBlock(pub Hash);
+
+/// A main-chain block by height.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<Block>, ChainError>")]
+pub struct GetBlockAt(pub Height);
+
+/// An account with its state proof.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AccountState, ChainError>")]
+pub struct GetAccount(pub Address);
+
+/// The supply audit of a height range.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<SupplyRow>, ChainError>")]
+pub struct GetSupply {
+    /// First height.
+    pub from: Height,
+    /// Last height (clipped to the tip).
+    pub to: Height,
+}
+
+/// Receive every NewTip and Reorg event from now on.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<ChainNotification>);
+
+/// Stop the actor, closing the database.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopChain;
+
+/// The actor.
+pub struct ChainState {
+    chain: Chain,
+    clock: Arc<dyn Clock>,
+    subscribers: Vec<Recipient<ChainNotification>>,
+}
+
+impl Actor for ChainState {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        let tip = self.chain.tip();
+        metrics::tip(tip.height, tip.timestamp_ms, self.chain.orphan_count());
+    }
+}
+
+/// A running ChainState actor and the thread it runs on.
+pub struct ChainStateHandle {
+    /// Its address.
+    pub addr: actix::Addr<ChainState>,
+    arbiter: Arbiter,
+}
+
+impl ChainStateHandle {
+    /// Stops the actor (closing the database cleanly) and its thread.
+    pub async fn stop(self) {
+        let _ = self.addr.send(StopChain).await;
+        self.arbiter.stop();
+        let _ = self.arbiter.join();
+    }
+}
+
+impl ChainState {
+    /// Starts the actor on a new arbiter thread, owning `chain`.
+    pub fn start_on_own_thread(chain: Chain, clock: Arc<dyn Clock>) -> ChainStateHandle {
+        let arbiter = Arbiter::new();
+        let addr = ChainState::start_in_arbiter(&arbiter.handle(), move |_| ChainState {
+            chain,
+            clock,
+            subscribers: Vec::new(),
+        });
+        ChainStateHandle { addr, arbiter }
+    }
+
+    fn import(&mut self, block: Block) -> Result<Imported, ImportError> {
+        let started = Instant::now();
+        let result = self.chain.import(block, self.clock.now_ms());
+        match &result {
+            Ok(imported) => {
+                metrics::imported(imported, started.elapsed());
+                for event in &imported.events {
+                    self.publish(event);
+                }
+            }
+            Err(ImportError::Invalid { reason, .. }) => metrics::rejected(reason),
+            Err(ImportError::Chain(e)) => tracing::error!("chain database: {e}"),
+        }
+        let tip = self.chain.tip();
+        metrics::tip(tip.height, tip.timestamp_ms, self.chain.orphan_count());
+        result
+    }
+
+    fn publish(&mut self, event: &ChainEvent) {
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            if s.try_send(ChainNotification(event.clone())).is_err() {
+                metrics::event_dropped();
+            }
+        }
+    }
+}
+
+impl Handler<ImportBlock> for ChainState {
+    type Result = Result<Imported, ImportError>;
+    fn handle(&mut self, msg: ImportBlock, _: &mut Context<Self>) -> Self::Result {
+        self.import(msg.0)
+    }
+}
+
+impl Handler<ImportBlockBytes> for ChainState {
+    type Result = Result<Imported, ImportBytesError>;
+    fn handle(&mut self, msg: ImportBlockBytes, _: &mut Context<Self>) -> Self::Result {
+        let block = decode::<Block>(&msg.0)?;
+        Ok(self.import(block)?)
+    }
+}
+
+impl Handler<GetTip> for ChainState {
+    type Result = actix::MessageResult<GetTip>;
+    fn handle(&mut self, _: GetTip, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.chain.tip())
+    }
+}
+
+impl Handler<GetHeaders> for ChainState {
+    type Result = Result<Vec<BlockHeader>, ChainError>;
+    fn handle(&mut self, msg: GetHeaders, _: &mut Context<Self>) -> Self::Result {
+        self.chain
+            .headers_after(&msg.locator, msg.stop.as_ref(), msg.max)
+    }
+}
+
+impl Handler<GetBlock> for ChainState {
+    type Result = Result<Option<Block>, ChainError>;
+    fn handle(&mut self, msg: GetBlock, _: &mut Context<Self>) -> Self::Result {
+        self.chain.block(&msg.0)
+    }
+}
+
+impl Handler<GetBlockAt> for ChainState {
+    type Result = Result<Option<Block>, ChainError>;
+    fn handle(&mut self, msg: GetBlockAt, _: &mut Context<Self>) -> Self::Result {
+        self.chain.block_at(msg.0)
+    }
+}
+
+impl Handler<GetAccount> for ChainState {
+    type Result = Result<AccountState, ChainError>;
+    fn handle(&mut self, msg: GetAccount, _: &mut Context<Self>) -> Self::Result {
+        self.chain.account(&msg.0)
+    }
+}
+
+impl Handler<GetSupply> for ChainState {
+    type Result = Result<Vec<SupplyRow>, ChainError>;
+    fn handle(&mut self, msg: GetSupply, _: &mut Context<Self>) -> Self::Result {
+        self.chain.supply_audit(msg.from, msg.to)
+    }
+}
+
+impl Handler<Subscribe> for ChainState {
+    type Result = ();
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<StopChain> for ChainState {
+    type Result = ();
+    fn handle(&mut self, _: StopChain, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
