@@ -6,13 +6,19 @@ use super::error::{ChainError, ImportError, InvalidBlock};
 use super::index::{IndexEntry, better};
 use super::store::{self, BlockBody, BlockRecord, BlockStatus};
 use super::transition::{TransitionError, apply_block};
-use super::validate::{check_body, check_header, check_structure};
+use super::validate::{
+    check_body, check_body_structure, check_header, check_structure, verify_transfer_signatures,
+};
 use super::{Chain, ChainEvent, ImportStatus, Imported, rules};
 use crate::block::Block;
 use crate::encoding::encoded_len;
 use crate::hash::Hash;
 use crate::state_tree::{RedbStore, StateTree, TreeError};
 use crate::{Height, TimestampMs, encode};
+
+/// Blocks with at least this many transfers verify signatures on a second thread while the
+/// state applies; below it the thread costs more than it saves.
+const PARALLEL_SIGNATURES_FROM: usize = 64;
 
 /// Why connecting a block failed.
 enum ConnectError {
@@ -105,7 +111,6 @@ impl Chain {
         let median = self.index.median_time_past(&parent_hash).unwrap_or(0);
         check_header(&block.header, &parent, median, now_ms, &self.genesis.config)
             .map_err(ConnectError::Invalid)?;
-        check_body(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
 
         let header = &block.header;
         let entry = IndexEntry {
@@ -126,8 +131,10 @@ impl Chain {
         };
         let tip = self.tip_hash();
         if parent_hash == tip {
+            check_body_structure(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
             return self.extend(hash, block, entry, events);
         }
+        check_body(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
         self.store_side(hash, &block, &entry)?;
         self.index.insert(hash, entry);
         let Some(tip_entry) = self.index.get(&tip) else {
@@ -176,7 +183,11 @@ impl Chain {
     }
 
     /// Connects a block on top of the tip: stores it, applies it and moves the tip, in one
-    /// transaction. On a state rule failure nothing is written but the block's invalid mark.
+    /// transaction. On a rule failure nothing is written but the block's invalid mark.
+    ///
+    /// The transfer signatures are verified here, on a second thread while this one applies the
+    /// state, for blocks with enough transfers to pay for the thread; a bad signature wins over
+    /// any state error, as if it had been checked first.
     fn extend(
         &mut self,
         hash: Hash,
@@ -186,7 +197,25 @@ impl Chain {
     ) -> Result<ImportStatus, ConnectError> {
         let height = entry.height;
         let txn = self.db.begin_write()?;
-        match self.connect(&txn, &hash, &block, &entry) {
+        let connected = if block.transfers.len() >= PARALLEL_SIGNATURES_FROM {
+            std::thread::scope(|scope| {
+                let signatures = scope.spawn(|| verify_transfer_signatures(&block));
+                let connected = self.connect(&txn, &hash, &block, &entry);
+                match signatures.join() {
+                    Ok(Ok(())) => connected,
+                    Ok(Err(bad)) => Err(ConnectError::Invalid(bad)),
+                    Err(_) => Err(ChainError::Inconsistent(
+                        "signature verification thread panicked".into(),
+                    )
+                    .into()),
+                }
+            })
+        } else {
+            verify_transfer_signatures(&block)
+                .map_err(ConnectError::Invalid)
+                .and_then(|()| self.connect(&txn, &hash, &block, &entry))
+        };
+        match connected {
             Ok(()) => {}
             Err(ConnectError::Invalid(reason)) => {
                 txn.abort()?;

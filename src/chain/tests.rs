@@ -727,3 +727,27 @@ fn reorgs_deeper_than_the_limit_are_refused() {
     assert!(refused);
     assert_eq!(a.chain.height(), 7);
 }
+
+#[test]
+fn large_blocks_verify_signatures_beside_the_state() {
+    let mut n = node();
+    n.mine(12);
+    let friend = PublicKey([9; 32]);
+    let transfers: Vec<Transfer> = (0..70).map(|i| n.pay(friend, 1_000, 1, i)).collect();
+    let good = n.miner.mine_next(&n.chain, transfers).unwrap();
+    let mut bad = good.clone();
+    let mut txs = bad.transfers.to_vec();
+    txs[40].signature.0[7] ^= 1;
+    bad.transfers = BoundedVec::try_from_vec(txs).unwrap();
+    reseal(&mut bad, n.miner.key());
+    assert_eq!(
+        rejection(&mut n.chain, bad),
+        InvalidBlock::TransferSignature { index: 40 }
+    );
+    assert_eq!(n.chain.height(), 12);
+    assert_eq!(
+        n.chain.import(good, NOW).unwrap().status,
+        ImportStatus::Extended
+    );
+    assert_eq!(n.chain.account(&friend).unwrap().mature, Amount(70_000));
+}
