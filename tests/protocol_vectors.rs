@@ -100,12 +100,12 @@ fn builtin_network_ids() {
     let testnet = Genesis::builtin("testnet").expect("testnet");
     assert_eq!(
         dev.network_id.to_string(),
-        "4db69dc39403bc850d6aab602ce10a066b2fd22584c772ff23e99ea9b2b06774",
+        "3a615cf950b07f0de2105b6f3ba3f8739191c2466cb02443750d919849117767",
         "dev network id changed: a protocol change"
     );
     assert_eq!(
         testnet.network_id.to_string(),
-        "e2b1763e6cf2842e4b84c51b82b9c31a21d949ad5462d006d3c51586bed790db",
+        "6bbc11ac12bbb1ffbe0b53816aebdf40a136d8e1baa047118c8399327160bd1d",
         "testnet network id changed: a protocol change"
     );
 }

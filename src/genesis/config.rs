@@ -83,7 +83,8 @@ pub struct NetworkParams {
     pub epoch_ms: u64,
     /// The block interval the difficulty adjustment aims for; at least one epoch.
     pub target_block_time_ms: u64,
-    /// How far ahead of the local clock a block's timestamp may be.
+    /// How far ahead of the local clock a block's timestamp may be; less than one epoch, so a
+    /// block can claim at most the epoch about to start.
     pub max_future_drift_ms: u64,
 }
 
@@ -101,7 +102,7 @@ pub struct ConsensusParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DifficultyAlgorithm {
-    /// ASERT (aserti3-2d style): exponential in the schedule error, anchored at genesis.
+    /// ASERT (aserti3-2d style): exponential in the schedule error, anchored at block 1.
     Asert,
 }
 
@@ -412,6 +413,17 @@ impl GenesisConfig {
                 format!(
                     "({}) must be at least one epoch ({} ms)",
                     n.target_block_time_ms, n.epoch_ms
+                ),
+            ));
+        }
+        // A drift of an epoch or more would let a block claim an epoch that has not started,
+        // choosing among several future challenges and shutting out the epochs in between.
+        if n.max_future_drift_ms >= n.epoch_ms {
+            return Err(invalid(
+                "network.max_future_drift_ms",
+                format!(
+                    "({}) must be less than one epoch ({} ms)",
+                    n.max_future_drift_ms, n.epoch_ms
                 ),
             ));
         }

@@ -109,6 +109,10 @@ fn bad_values_name_the_field() {
         "network.target_block_time_ms",
     );
     expect_invalid(
+        &t.replace("max_future_drift_ms = 900", "max_future_drift_ms = 1000"),
+        "network.max_future_drift_ms",
+    );
+    expect_invalid(
         &t.replace("name = \"dev\"", "name = \"Dev Net\""),
         "network.name",
     );
