@@ -42,6 +42,8 @@ fn mine(
 fn import_all(genesis: &Genesis, blocks: &[Block]) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = Chain::open(&dir.path().join("c.redb"), genesis.clone()).unwrap();
+    // As the node's ChainState actor runs it.
+    chain.set_parallel_signatures(true);
     let start = Instant::now();
     for b in blocks {
         chain.import(b.clone(), NOW).unwrap();

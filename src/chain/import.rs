@@ -185,9 +185,10 @@ impl Chain {
     /// Connects a block on top of the tip: stores it, applies it and moves the tip, in one
     /// transaction. On a rule failure nothing is written but the block's invalid mark.
     ///
-    /// The transfer signatures are verified here, on a second thread while this one applies the
-    /// state, for blocks with enough transfers to pay for the thread; a bad signature wins over
-    /// any state error, as if it had been checked first.
+    /// The transfer signatures are verified here; with [`Chain::set_parallel_signatures`], on a
+    /// second thread while this one applies the state, for blocks with enough transfers to pay
+    /// for the thread. A bad signature wins over any state error, as if it had been checked
+    /// first.
     fn extend(
         &mut self,
         hash: Hash,
@@ -197,24 +198,25 @@ impl Chain {
     ) -> Result<ImportStatus, ConnectError> {
         let height = entry.height;
         let txn = self.db.begin_write()?;
-        let connected = if block.transfers.len() >= PARALLEL_SIGNATURES_FROM {
-            std::thread::scope(|scope| {
-                let signatures = scope.spawn(|| verify_transfer_signatures(&block));
-                let connected = self.connect(&txn, &hash, &block, &entry);
-                match signatures.join() {
-                    Ok(Ok(())) => connected,
-                    Ok(Err(bad)) => Err(ConnectError::Invalid(bad)),
-                    Err(_) => Err(ChainError::Inconsistent(
-                        "signature verification thread panicked".into(),
-                    )
-                    .into()),
-                }
-            })
-        } else {
-            verify_transfer_signatures(&block)
-                .map_err(ConnectError::Invalid)
-                .and_then(|()| self.connect(&txn, &hash, &block, &entry))
-        };
+        let connected =
+            if self.parallel_signatures && block.transfers.len() >= PARALLEL_SIGNATURES_FROM {
+                std::thread::scope(|scope| {
+                    let signatures = scope.spawn(|| verify_transfer_signatures(&block));
+                    let connected = self.connect(&txn, &hash, &block, &entry);
+                    match signatures.join() {
+                        Ok(Ok(())) => connected,
+                        Ok(Err(bad)) => Err(ConnectError::Invalid(bad)),
+                        Err(_) => Err(ChainError::Inconsistent(
+                            "signature verification thread panicked".into(),
+                        )
+                        .into()),
+                    }
+                })
+            } else {
+                verify_transfer_signatures(&block)
+                    .map_err(ConnectError::Invalid)
+                    .and_then(|()| self.connect(&txn, &hash, &block, &entry))
+            };
         match connected {
             Ok(()) => {}
             Err(ConnectError::Invalid(reason)) => {

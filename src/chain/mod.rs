@@ -178,6 +178,7 @@ pub struct Chain {
     index: BlockIndex,
     main: Vec<Hash>,
     orphans: OrphanPool,
+    parallel_signatures: bool,
 }
 
 impl core::fmt::Debug for Chain {
@@ -216,12 +217,20 @@ impl Chain {
             index: BlockIndex::default(),
             main: Vec::new(),
             orphans: OrphanPool::default(),
+            parallel_signatures: false,
         };
         if !chain.is_initialised()? {
             chain.initialise()?;
         }
         chain.load()?;
         Ok(chain)
+    }
+
+    /// Lets blocks that extend the tip verify their transfer signatures on a scoped second
+    /// thread while the state applies (off by default: the core spawns no thread unless the
+    /// node asks; the simulator keeps everything on one thread). Results are identical.
+    pub fn set_parallel_signatures(&mut self, on: bool) {
+        self.parallel_signatures = on;
     }
 
     /// The genesis this chain runs on.

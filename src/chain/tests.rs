@@ -731,6 +731,7 @@ fn reorgs_deeper_than_the_limit_are_refused() {
 #[test]
 fn large_blocks_verify_signatures_beside_the_state() {
     let mut n = node();
+    n.chain.set_parallel_signatures(true);
     n.mine(12);
     let friend = PublicKey([9; 32]);
     let transfers: Vec<Transfer> = (0..70).map(|i| n.pay(friend, 1_000, 1, i)).collect();

@@ -132,7 +132,8 @@ impl ChainStateHandle {
 
 impl ChainState {
     /// Starts the actor on a new arbiter thread, owning `chain`.
-    pub fn start_on_own_thread(chain: Chain, clock: Arc<dyn Clock>) -> ChainStateHandle {
+    pub fn start_on_own_thread(mut chain: Chain, clock: Arc<dyn Clock>) -> ChainStateHandle {
+        chain.set_parallel_signatures(true);
         let arbiter = Arbiter::new();
         let addr = ChainState::start_in_arbiter(&arbiter.handle(), move |_| ChainState {
             chain,
