@@ -2,6 +2,8 @@
 //!
 //! - `import_empty`: 1,000 blocks with no transfers (dev parameters, real plots, one redb
 //!   transaction and fsync per block) imported into a fresh database; throughput in blocks/s.
+//!   `import_empty_1000_blocks_testnet_plot_params`: the same with testnet's plot parameters,
+//!   whose proofs cost far more to verify.
 //! - `import_full`: blocks of 4,000 transfers from 4,000 premined senders to fresh recipients;
 //!   throughput in transfers/s, beside `batch_verify`: the same 4,000 signatures through
 //!   `crypto::verify_batch` alone, the bound import cannot beat.
@@ -61,6 +63,18 @@ fn import_empty(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EMPTY_BLOCKS as u64));
     g.bench_function("import_empty_1000_blocks", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| import_all(&genesis, &blocks)).sum())
+    });
+    // The same with the testnet plot parameters (G = 2048: a proof costs ~0.4 ms to verify).
+    let mut config = GenesisConfig::builtin("dev").unwrap();
+    config.plot = GenesisConfig::builtin("testnet").unwrap().plot;
+    let testnet_plots = Genesis::new(config).unwrap();
+    let blocks = mine(&testnet_plots, EMPTY_BLOCKS, |_| Vec::new());
+    g.bench_function("import_empty_1000_blocks_testnet_plot_params", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| import_all(&testnet_plots, &blocks))
+                .sum()
+        })
     });
     g.finish();
 }
