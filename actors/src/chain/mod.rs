@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use actix::{Actor, ActorContext, Arbiter, Context, Handler, Message, Recipient};
 use spacetime::chain::{
-    AccountState, Chain, ChainError, ChainEvent, ImportError, Imported, SupplyRow, Tip,
+    AccountState, BlockDraft, BuildError, Chain, ChainError, ChainEvent, ImportError, Imported,
+    MiningContext, SupplyRow, Tip,
 };
-use spacetime::{Address, Block, BlockHeader, DecodeError, Hash, Height, decode};
+use spacetime::{Address, Block, BlockHeader, DecodeError, Epoch, Hash, Height, Keypair, decode};
 
 use crate::clock::Clock;
 
@@ -92,6 +93,46 @@ pub struct GetSupply {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<ChainNotification>);
+
+/// The challenge, target and timestamp range of a block on the current tip in `epoch` (`None`
+/// when the epoch is not after the tip's).
+#[derive(Debug, Message)]
+#[rtype(result = "Option<MiningContext>")]
+pub struct GetMiningContext {
+    /// The epoch to mine in.
+    pub epoch: Epoch,
+}
+
+/// Build and sign a block on the tip from a draft (see [`Chain::build_block`]), then import it.
+/// The key stays with the miner; it is lent for the signature.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<MinedBlock, MineError>")]
+pub struct BuildAndImport {
+    /// The miner's choices.
+    pub draft: BlockDraft,
+    /// The miner key.
+    pub key: Arc<Keypair>,
+}
+
+/// A block this node built and committed.
+#[derive(Debug, Clone)]
+pub struct MinedBlock {
+    /// The block.
+    pub block: Block,
+    /// The import result.
+    pub imported: Imported,
+}
+
+/// Why a mined block was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum MineError {
+    /// The block could not be built (stale parent, invalid transfers, database).
+    #[error("cannot build the block: {0}")]
+    Build(#[from] BuildError),
+    /// The built block was refused (a bug: it was built by the same rules).
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
 
 /// Stop the actor, closing the database.
 #[derive(Debug, Message)]
@@ -233,6 +274,22 @@ impl Handler<Subscribe> for ChainState {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<GetMiningContext> for ChainState {
+    type Result = Option<MiningContext>;
+    fn handle(&mut self, msg: GetMiningContext, _: &mut Context<Self>) -> Self::Result {
+        self.chain.mining_context(&self.chain.tip().hash, msg.epoch)
+    }
+}
+
+impl Handler<BuildAndImport> for ChainState {
+    type Result = Result<MinedBlock, MineError>;
+    fn handle(&mut self, msg: BuildAndImport, _: &mut Context<Self>) -> Self::Result {
+        let block = self.chain.build_block(msg.draft, &msg.key)?;
+        let imported = self.import(block.clone())?;
+        Ok(MinedBlock { block, imported })
     }
 }
 

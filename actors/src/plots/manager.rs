@@ -2,6 +2,7 @@
 //! them open, and notices plots added, removed or replaced between refreshes.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -137,9 +138,33 @@ impl PlotManager {
         changes
     }
 
+    /// Stops using the plot at `path` (its scan failed: deleted, truncated, unreadable or
+    /// corrupt). Unless the file is gone, it is refused by later refreshes as long as its
+    /// length and modification time stay what they are now; a replaced or rewritten file is
+    /// tried again. Returns false when no such plot was loaded.
+    pub fn drop_plot(&mut self, path: &Path) -> bool {
+        let Some(loaded) = self.loaded.remove(path) else {
+            return false;
+        };
+        // The open file's own metadata: if the path now names another file (replaced), that
+        // one differs and is tried by the next refresh.
+        if let Ok(meta) = loaded.handle.plot().file().metadata()
+            && meta.nlink() > 0
+        {
+            self.refused
+                .insert(path.to_owned(), (meta.len(), meta.modified().ok()));
+        }
+        true
+    }
+
     /// The loaded plots, in path order.
     pub fn plots(&self) -> Vec<Arc<PlotHandle>> {
         self.loaded.values().map(|l| l.handle.clone()).collect()
+    }
+
+    /// The loaded plot at `path`, if any.
+    pub fn get(&self, path: &Path) -> Option<Arc<PlotHandle>> {
+        self.loaded.get(path).map(|l| l.handle.clone())
     }
 
     /// Number of loaded plots.

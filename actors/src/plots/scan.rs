@@ -1,9 +1,10 @@
 //! Scanning plots for a challenge: full, sampling and adaptive strategies, aligned large
-//! sequential reads with read-ahead hints, early termination, a timeout, and a crossbeam pool
-//! that scans many plots in parallel.
+//! sequential reads with read-ahead hints, early termination, a timeout, cancellation, and a
+//! crossbeam pool that scans many plots in parallel.
 
-use std::sync::Arc;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,30 @@ pub struct PlotHandle {
     plot: PlotFile,
     /// Bytes per second measured by earlier scans; 0 = not measured yet.
     rate: AtomicU64,
+    /// Test hook: holds scans of this plot before each read.
+    #[cfg(test)]
+    pub(crate) gate: TestGate,
+}
+
+/// Test hook: while `hold` is set, a scan of the plot waits before each read until it is
+/// cancelled or released, so tests can catch a scan in the middle without timing guesses.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct TestGate {
+    /// Scans wait while this is set.
+    pub(crate) hold: AtomicBool,
+    /// Times a scan reached the gate (one per read, held or not).
+    pub(crate) arrivals: AtomicU64,
+}
+
+#[cfg(test)]
+impl TestGate {
+    fn pass(&self, cancel: &AtomicBool) {
+        self.arrivals.fetch_add(1, Ordering::SeqCst);
+        while self.hold.load(Ordering::SeqCst) && !cancel.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 impl PlotHandle {
@@ -37,6 +62,8 @@ impl PlotHandle {
         Self {
             plot,
             rate: AtomicU64::new(0),
+            #[cfg(test)]
+            gate: TestGate::default(),
         }
     }
 
@@ -144,9 +171,38 @@ pub struct PlotScan {
     pub stopped_early: bool,
     /// Stopped at the deadline.
     pub timed_out: bool,
+    /// Stopped because the scan was cancelled (a newer challenge, shutdown): what was read is
+    /// reported, but the plot's region was not covered.
+    pub cancelled: bool,
     /// Set when the plot could not be read or its best leaf is not the rules' leaf; the plot
     /// is skipped, the scan of the others goes on.
     pub error: Option<String>,
+}
+
+impl PlotScan {
+    fn empty(plot_id: Hash, mode: ScanMode, region_leaves: u64) -> Self {
+        Self {
+            plot_id,
+            best: None,
+            mode,
+            region_leaves,
+            leaves_read: 0,
+            bytes_read: 0,
+            elapsed: Duration::ZERO,
+            stopped_early: false,
+            timed_out: false,
+            cancelled: false,
+            error: None,
+        }
+    }
+
+    /// A plot whose scan produced no result (its task never ran or did not finish).
+    fn failed(plot_id: Hash, reason: &str) -> Self {
+        Self {
+            error: Some(reason.to_owned()),
+            ..Self::empty(plot_id, ScanMode::Full, 0)
+        }
+    }
 }
 
 /// Leaf ranges `[start, end)` to read in each run.
@@ -178,6 +234,43 @@ fn plan_ranges(runs: &[Run], limit: Option<u64>, challenge: &Hash) -> Vec<(u64, 
 
 /// Scans one plot. `stop` is shared by every plot of the same scan (early termination).
 pub fn scan_plot(handle: &PlotHandle, job: &ScanJob, stop: &AtomicBool) -> PlotScan {
+    scan_plot_cancellable(handle, job, stop, &AtomicBool::new(false))
+}
+
+/// Checks that the open file is still the plot that was loaded: not deleted or replaced (the
+/// handle then reads an unlinked file) and not truncated.
+fn check_file(plot: &PlotFile) -> Result<(), String> {
+    let meta = plot
+        .file()
+        .metadata()
+        .map_err(|e| format!("{}: cannot stat: {e}", plot.path().display()))?;
+    if meta.nlink() == 0 {
+        return Err(format!(
+            "{}: file was deleted or replaced",
+            plot.path().display()
+        ));
+    }
+    if meta.len() < plot.size() {
+        return Err(format!(
+            "{}: file was truncated ({} of {} bytes)",
+            plot.path().display(),
+            meta.len(),
+            plot.size()
+        ));
+    }
+    Ok(())
+}
+
+/// Scans one plot like [`scan_plot`], and also ends as soon as `cancel` is set (checked
+/// before every read, at most `read_size` bytes apart); the result is then marked
+/// `cancelled`. `stop` is the scan's own early-termination flag (set by a win), `cancel`
+/// comes from whoever started the scan.
+pub fn scan_plot_cancellable(
+    handle: &PlotHandle,
+    job: &ScanJob,
+    stop: &AtomicBool,
+    cancel: &AtomicBool,
+) -> PlotScan {
     let start = Instant::now();
     let plot = handle.plot();
     let layout = *plot.layout();
@@ -211,18 +304,17 @@ pub fn scan_plot(handle: &PlotHandle, job: &ScanJob, stop: &AtomicBool) -> PlotS
         ScanMode::Sampled(n) => Some(n),
     };
     let ranges = plan_ranges(&runs, limit, &job.challenge);
-    let mut out = PlotScan {
-        plot_id: plot.plot_id(),
-        best: None,
-        mode,
-        region_leaves,
-        leaves_read: 0,
-        bytes_read: 0,
-        elapsed: Duration::ZERO,
-        stopped_early: false,
-        timed_out: false,
-        error: None,
-    };
+    let mut out = PlotScan::empty(plot.plot_id(), mode, region_leaves);
+    if cancel.load(Ordering::Relaxed) {
+        out.cancelled = true;
+        out.elapsed = start.elapsed();
+        return out;
+    }
+    if let Err(e) = check_file(plot) {
+        out.error = Some(e);
+        out.elapsed = start.elapsed();
+        return out;
+    }
     let scorer = BatchScorer::new(&job.challenge);
     let read_size = cfg.aligned_read_size();
     let mut buf = AlignedBuf::new(read_size, ALIGN as usize);
@@ -253,6 +345,12 @@ pub fn scan_plot(handle: &PlotHandle, job: &ScanJob, stop: &AtomicBool) -> PlotS
         let end = off + len;
         let mut pos = aligned_start;
         while pos < end {
+            #[cfg(test)]
+            handle.gate.pass(cancel);
+            if cancel.load(Ordering::Relaxed) {
+                out.cancelled = true;
+                break 'runs;
+            }
             if stop.load(Ordering::Relaxed) {
                 out.stopped_early = true;
                 break 'runs;
@@ -327,11 +425,25 @@ pub fn scan_plot(handle: &PlotHandle, job: &ScanJob, stop: &AtomicBool) -> PlotS
 pub struct ScanReport {
     /// One result per plot, in the order the plots were given.
     pub plots: Vec<PlotScan>,
+    /// Indices (into `plots`) of plots whose task gave no result: a scanner thread died or no
+    /// thread was left to take it. Their entries carry an error that says nothing about the
+    /// plot itself.
+    pub lost: Vec<usize>,
     /// Wall time of the whole scan.
     pub elapsed: Duration,
 }
 
 impl ScanReport {
+    /// True when the scan was cancelled before it covered every plot.
+    pub fn cancelled(&self) -> bool {
+        self.plots.iter().any(|p| p.cancelled)
+    }
+
+    /// True when the deadline cut the scan of some plot short.
+    pub fn timed_out(&self) -> bool {
+        self.plots.iter().any(|p| p.timed_out)
+    }
+
     /// The best candidate over all plots.
     pub fn best(&self) -> Option<Candidate> {
         self.plots
@@ -348,15 +460,66 @@ pub fn scan_sequential(plots: &[Arc<PlotHandle>], job: &ScanJob) -> ScanReport {
     let plots = plots.iter().map(|p| scan_plot(p, job, &stop)).collect();
     ScanReport {
         plots,
+        lost: Vec::new(),
         elapsed: start.elapsed(),
     }
 }
 
+/// The error of a plot whose task gave no result.
+const NO_RESULT: &str = "scanner thread failed";
+
 type Task = Box<dyn FnOnce() + Send + 'static>;
+type Done = Box<dyn FnOnce(ScanReport) + Send + 'static>;
+
+/// Gathers the per-plot results of one scan. Every task of the scan holds it; the last one to
+/// let go (the scan is over: every plot returned, or its task was lost) builds the report and
+/// hands it to `done`, so nobody has to wait on a thread for it.
+struct Collector {
+    slots: Vec<OnceLock<PlotScan>>,
+    ids: Vec<Hash>,
+    start: Instant,
+    /// Only taken in `drop` (through `&mut`); the mutex just makes the collector `Sync`.
+    done: Mutex<Option<Done>>,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let done = match self.done.get_mut() {
+            Ok(done) => done.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(done) = done else {
+            return;
+        };
+        let mut lost = Vec::new();
+        let plots = std::mem::take(&mut self.slots)
+            .into_iter()
+            .zip(&self.ids)
+            .enumerate()
+            .map(|(i, (slot, id))| {
+                slot.into_inner().unwrap_or_else(|| {
+                    lost.push(i);
+                    PlotScan::failed(*id, NO_RESULT)
+                })
+            })
+            .collect();
+        done(ScanReport {
+            plots,
+            lost,
+            elapsed: self.start.elapsed(),
+        });
+    }
+}
 
 /// A fixed pool of scanner threads fed through a crossbeam channel. Plots are shared
 /// read-only (`Arc<PlotHandle>`, positioned reads); each task owns its buffers, and results
-/// come back over a channel, so nothing is shared mutably but two atomics (stop flag, rate).
+/// come back through a per-scan collector, so nothing is shared mutably but atomics (stop and
+/// cancel flags, rate) and each plot's write-once result slot.
+///
+/// The pool itself does not serialise scans: two scans submitted at once share the threads and
+/// may read the same plot at the same time (harmless, but twice the disk load). The
+/// `ScannerPool` actor runs one scan at a time: it cancels the previous scan and starts the
+/// next only after the previous one has returned.
 #[derive(Debug)]
 pub struct ScanPool {
     tasks: Option<Sender<Task>>,
@@ -386,56 +549,87 @@ impl ScanPool {
         }
     }
 
+    /// A pool without threads, as if every worker had died (tests the lost-task path).
+    #[cfg(test)]
+    pub(crate) fn without_threads() -> Self {
+        Self {
+            tasks: None,
+            workers: Vec::new(),
+        }
+    }
+
     /// Worker threads running.
     pub fn threads(&self) -> usize {
         self.workers.len()
     }
 
-    /// Scans every plot for `job` on the pool and waits for all results.
-    pub fn scan(&self, plots: &[Arc<PlotHandle>], job: &ScanJob) -> ScanReport {
-        let start = Instant::now();
+    /// Queues a scan of every plot for `job` and returns at once. `done` gets the report (one
+    /// result per plot, in the order given) on whichever thread lets go of the scan last: the
+    /// worker that finishes last, or the caller when every task ended before this returned
+    /// (no plots, no task queued, or very fast plots); it must not block. Setting
+    /// `cancel` ends every plot's scan of this job before its next read (marked `cancelled`);
+    /// plots whose task had not started yet return at once.
+    pub fn spawn_scan(
+        &self,
+        plots: Vec<Arc<PlotHandle>>,
+        job: ScanJob,
+        cancel: Arc<AtomicBool>,
+        done: impl FnOnce(ScanReport) + Send + 'static,
+    ) {
+        let collector = Arc::new(Collector {
+            slots: plots.iter().map(|_| OnceLock::new()).collect(),
+            ids: plots.iter().map(|p| p.plot().plot_id()).collect(),
+            start: Instant::now(),
+            done: Mutex::new(Some(Box::new(done))),
+        });
+        // The scan's own early-termination flag (a win), apart from `cancel`.
         let stop = Arc::new(AtomicBool::new(false));
-        let job = Arc::new(job.clone());
-        let (tx, rx) = bounded::<(usize, PlotScan)>(plots.len().max(1));
-        let mut sent = 0;
-        for (i, plot) in plots.iter().enumerate() {
-            let (plot, job, stop, tx) = (plot.clone(), job.clone(), stop.clone(), tx.clone());
+        let job = Arc::new(job);
+        for (i, plot) in plots.into_iter().enumerate() {
+            let (job, stop, cancel, collector) =
+                (job.clone(), stop.clone(), cancel.clone(), collector.clone());
             let task: Task = Box::new(move || {
-                let _ = tx.send((i, scan_plot(&plot, &job, &stop)));
+                let result = scan_plot_cancellable(&plot, &job, &stop, &cancel);
+                if let Some(slot) = collector.slots.get(i) {
+                    let _ = slot.set(result);
+                }
             });
-            if let Some(tasks) = &self.tasks
-                && tasks.send(task).is_ok()
-            {
-                sent += 1;
+            // A task that cannot be queued is dropped with its share of the collector: the
+            // plot is reported as failed.
+            if let Some(tasks) = &self.tasks {
+                let _ = tasks.send(task);
             }
         }
-        drop(tx);
-        let mut results: Vec<Option<PlotScan>> = vec![None; plots.len()];
-        for (i, r) in rx.iter().take(sent) {
-            results[i] = Some(r);
-        }
-        let plots = results
-            .into_iter()
-            .zip(plots)
-            .map(|(r, p)| {
-                r.unwrap_or_else(|| PlotScan {
-                    plot_id: p.plot().plot_id(),
-                    best: None,
-                    mode: ScanMode::Full,
-                    region_leaves: 0,
-                    leaves_read: 0,
-                    bytes_read: 0,
-                    elapsed: Duration::ZERO,
-                    stopped_early: false,
-                    timed_out: false,
-                    error: Some("scanner thread failed".into()),
-                })
-            })
-            .collect();
-        ScanReport {
-            plots,
+    }
+
+    /// Scans every plot for `job` on the pool and waits for all results; setting `stop` (from
+    /// another thread) cancels the scan: every plot's scan ends before its next read and is
+    /// marked `cancelled` (see [`ScanReport::cancelled`]), apart from `stopped_early`, which
+    /// means a score met the target.
+    pub fn scan_with_stop(
+        &self,
+        plots: &[Arc<PlotHandle>],
+        job: &ScanJob,
+        stop: Arc<AtomicBool>,
+    ) -> ScanReport {
+        let start = Instant::now();
+        let (tx, rx) = bounded::<ScanReport>(1);
+        self.spawn_scan(plots.to_vec(), job.clone(), stop, move |report| {
+            let _ = tx.send(report);
+        });
+        rx.recv().unwrap_or_else(|_| ScanReport {
+            plots: plots
+                .iter()
+                .map(|p| PlotScan::failed(p.plot().plot_id(), NO_RESULT))
+                .collect(),
+            lost: (0..plots.len()).collect(),
             elapsed: start.elapsed(),
-        }
+        })
+    }
+
+    /// Scans every plot for `job` on the pool and waits for all results.
+    pub fn scan(&self, plots: &[Arc<PlotHandle>], job: &ScanJob) -> ScanReport {
+        self.scan_with_stop(plots, job, Arc::new(AtomicBool::new(false)))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use spacetime::genesis::PlotParams;
@@ -12,11 +12,11 @@ use spacetime::{Hash, PublicKey, Target};
 
 use super::*;
 
-fn dev_params() -> PlotParams {
+pub(super) fn dev_params() -> PlotParams {
     spacetime::GenesisConfig::builtin("dev").unwrap().plot
 }
 
-fn make_plot(dir: &Path, seed: u8, size: u64, memory: u64) -> PathBuf {
+pub(super) fn make_plot(dir: &Path, seed: u8, size: u64, memory: u64) -> PathBuf {
     let req = PlotRequest {
         dir: dir.to_owned(),
         size,
@@ -30,11 +30,11 @@ fn make_plot(dir: &Path, seed: u8, size: u64, memory: u64) -> PathBuf {
     create_plot(&req, &mut |_| {}).unwrap().path
 }
 
-fn handle(path: &Path) -> Arc<PlotHandle> {
+pub(super) fn handle(path: &Path) -> Arc<PlotHandle> {
     Arc::new(PlotHandle::new(PlotFile::open(path, false).unwrap()))
 }
 
-fn config(strategy: ScanStrategy) -> ScanConfig {
+pub(super) fn config(strategy: ScanStrategy) -> ScanConfig {
     ScanConfig {
         strategy,
         stop_on_win: false,
@@ -207,7 +207,7 @@ fn early_termination_and_timeout() {
     let r = scan_plot(&h, &job, &stop);
     assert!(r.stopped_early);
     assert_eq!(r.leaves_read, 1);
-    assert!(stop.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(stop.load(Ordering::Relaxed));
     // Another plot of the same scan stops at once.
     let r2 = scan_plot(&h, &job, &stop);
     assert!(r2.stopped_early && r2.leaves_read == 0);
@@ -345,4 +345,114 @@ fn manager_discovers_recursively_skips_bad_files_and_tracks_changes() {
             .iter()
             .any(|(_, e)| e.contains("not this network's"))
     );
+}
+
+#[test]
+fn scan_with_stop_cancels_and_tells_cancel_from_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots: Vec<_> = (30..33u8)
+        .map(|s| handle(&make_plot(dir.path(), s, 256 << 10, 8 * 2048)))
+        .collect();
+    let pool = ScanPool::new(2);
+    let mut cfg = config(ScanStrategy::Full);
+    cfg.read_size = 4096;
+    let job = ScanJob::new(Hash([3; 32]), Target::ZERO, cfg.clone());
+
+    // A stop flag set beforehand: nothing is read, every plot reports `cancelled`.
+    let r = pool.scan_with_stop(&plots, &job, Arc::new(AtomicBool::new(true)));
+    assert_eq!(r.plots.len(), 3);
+    assert!(r.cancelled());
+    for p in &r.plots {
+        assert!(p.cancelled && !p.stopped_early && p.error.is_none());
+        assert_eq!((p.leaves_read, p.bytes_read), (0, 0));
+    }
+    assert_eq!(r.best(), None);
+
+    // Stopped in the middle: the scan is held before a read, then cancelled.
+    for p in &plots {
+        p.gate.hold.store(true, Ordering::SeqCst);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let r = std::thread::scope(|s| {
+        let running = s.spawn(|| pool.scan_with_stop(&plots, &job, stop.clone()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while plots
+            .iter()
+            .all(|p| p.gate.arrivals.load(Ordering::SeqCst) == 0)
+        {
+            assert!(Instant::now() < deadline, "scan never reached a read");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, Ordering::SeqCst);
+        running.join().unwrap()
+    });
+    assert!(r.cancelled());
+    assert!(r.plots.iter().all(|p| p.cancelled && !p.stopped_early));
+    // Held before their first read, or not started: nothing was read.
+    assert!(
+        r.plots
+            .iter()
+            .all(|p| p.leaves_read == 0 && p.region_leaves > 0)
+    );
+    for p in &plots {
+        p.gate.hold.store(false, Ordering::SeqCst);
+    }
+
+    // A win is `stopped_early`, not `cancelled`; an unset flag changes nothing.
+    cfg.stop_on_win = true;
+    let win = ScanJob::new(Hash([3; 32]), Target::MAX, cfg);
+    let r = pool.scan_with_stop(&plots, &win, Arc::new(AtomicBool::new(false)));
+    assert!(!r.cancelled());
+    assert!(r.plots.iter().any(|p| p.stopped_early));
+    assert!(r.best().is_some());
+    let full = pool.scan(&plots, &job);
+    assert!(!full.cancelled());
+    assert_eq!(full.best(), scan_sequential(&plots, &job).best());
+}
+
+#[test]
+fn pool_reports_no_plots_at_once_and_lost_tasks() {
+    let pool = ScanPool::new(1);
+    let job = ScanJob::new(Hash([1; 32]), Target::MAX, config(ScanStrategy::Full));
+    let r = pool.scan(&[], &job);
+    assert!(r.plots.is_empty() && r.lost.is_empty());
+    assert_eq!(r.best(), None);
+    // No thread to take the tasks: every plot is reported lost, with an error.
+    let dir = tempfile::tempdir().unwrap();
+    let plots = vec![handle(&make_plot(dir.path(), 45, 256 << 10, 1 << 20))];
+    let r = ScanPool::without_threads().scan(&plots, &job);
+    assert_eq!(r.lost, vec![0]);
+    assert!(r.plots[0].error.is_some() && r.best().is_none());
+}
+
+#[test]
+fn dropped_plot_stays_out_until_its_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = make_plot(dir.path(), 40, 256 << 10, 1 << 20);
+    let p2 = make_plot(dir.path(), 41, 256 << 10, 1 << 20);
+    let shape = PlotShape::from(&dev_params());
+    let mut m = PlotManager::new(vec![dir.path().to_owned()], shape, false);
+    assert_eq!(m.refresh().added.len(), 2);
+    assert!(m.get(&p1).is_some());
+    // Dropped (say, a corrupt leaf): the unchanged file is not loaded again.
+    assert!(m.drop_plot(&p1));
+    assert!(!m.drop_plot(&p1));
+    assert!(m.get(&p1).is_none());
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.refresh(), Changes::default());
+    // Replaced by a good copy (new inode, new modification time): loaded again.
+    let bytes = std::fs::read(&p1).unwrap();
+    let tmp = dir.path().join("copy.tmp");
+    std::fs::write(&tmp, &bytes).unwrap();
+    std::fs::rename(&tmp, &p1).unwrap();
+    let c = m.refresh();
+    assert_eq!(c.added, vec![p1.clone()]);
+    assert_eq!(m.len(), 2);
+    // A deleted plot is simply gone; a new file at its path is loaded.
+    assert!(m.drop_plot(&p2));
+    let bytes = std::fs::read(&p2).unwrap();
+    std::fs::remove_file(&p2).unwrap();
+    assert_eq!(m.refresh(), Changes::default());
+    std::fs::write(&p2, &bytes).unwrap();
+    assert_eq!(m.refresh().added, vec![p2]);
 }
