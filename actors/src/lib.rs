@@ -9,6 +9,7 @@
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod emission;
 pub mod net;
 pub mod node;
 pub mod p2p;
