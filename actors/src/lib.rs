@@ -9,7 +9,10 @@
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod emission;
+pub mod mempool;
+pub mod miner;
 pub mod net;
 pub mod node;
 pub mod p2p;

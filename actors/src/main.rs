@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spacetime_actors::cli::{Cli, run};
+use spacetime_actors::config::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,10 +13,13 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::WARN);
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .init();
+        .with_max_level(level);
+    match cli.log_format() {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Plain => logs.init(),
+    }
     let stdout = std::io::stdout();
     match run(cli, &mut stdout.lock()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -144,6 +144,29 @@ fn two_dev_nodes_connect_report_and_stop_cleanly() {
     assert!(wait_until(Duration::from_secs(10), || metrics(b_metrics)
         .contains("spacetime_peers{direction=\"outbound\"} 1")));
 
+    // `--dev` mines: a status line per block, and the mining and chain metrics.
+    assert!(
+        wait_until(Duration::from_secs(30), || a.saw("height 3 | block ")),
+        "a mined no blocks: {:?}",
+        a.lines.lock().unwrap()
+    );
+    let text = metrics(a_metrics);
+    for name in [
+        "spacetime_chain_height",
+        "spacetime_chain_tip_timestamp_seconds",
+        "spacetime_blocks_imported_total",
+        "spacetime_block_import_seconds",
+        "spacetime_mempool_transfers",
+        "spacetime_mempool_bytes",
+        "spacetime_scan_seconds",
+        "spacetime_proofs_found_total",
+        "spacetime_blocks_won_total",
+        "spacetime_best_score_quality",
+        "spacetime_plot_bytes",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+
     let b_id = b.line_starting("node id ").unwrap();
     assert!(b.stop().success(), "b exit status");
     assert!(a.stop().success(), "a exit status");
@@ -154,4 +177,26 @@ fn two_dev_nodes_connect_report_and_stop_cleanly() {
         .line_starting("node id ")
         .is_some()));
     assert_eq!(again.line_starting("node id "), Some(b_id));
+    // The chain survives the restart: mining continues above the old tip.
+    let old = a_dir.join("chain.redb");
+    assert!(old.exists());
+    let again_a = Node::start(&a_dir, a_listen, a_metrics, None);
+    assert!(
+        wait_until(Duration::from_secs(30), || again_a.saw("height 4 | block ")),
+        "{:?}",
+        again_a.lines.lock().unwrap()
+    );
+    let first_block = again_a
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("height ")
+                .filter(|r| r.contains("| block "))
+                .and_then(|r| r.split(' ').next())
+                .and_then(|h| h.parse::<u64>().ok())
+        })
+        .unwrap();
+    assert!(first_block >= 4, "restarted at height {first_block}");
 }

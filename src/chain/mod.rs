@@ -407,6 +407,26 @@ impl Chain {
         })
     }
 
+    /// Mature balance and next nonce of each address at the tip, in one read transaction (no
+    /// proofs: for the mempool's admission checks).
+    pub fn account_snapshots(
+        &self,
+        addresses: &[Address],
+    ) -> Result<Vec<(Amount, u64)>, ChainError> {
+        let txn = self.db.begin_read()?;
+        let tree = StateTree::new(RedbReader::open(&txn)?);
+        let height = self.height();
+        let maturity = self.genesis.config.consensus.coinbase_maturity;
+        addresses
+            .iter()
+            .map(|a| {
+                let view =
+                    transition::account_at(tree.get(a)?.unwrap_or_default(), height, maturity);
+                Ok((view.balance, view.nonce))
+            })
+            .collect()
+    }
+
     /// Where a main-chain transaction is: block hash and position (0 is the coinbase).
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>, ChainError> {
         let txn = self.db.begin_read()?;

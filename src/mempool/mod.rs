@@ -147,6 +147,13 @@ impl Mempool {
         self.senders.len()
     }
 
+    /// The senders with pending transfers, sorted.
+    pub fn senders(&self) -> Vec<Address> {
+        let mut senders: Vec<Address> = self.senders.keys().copied().collect();
+        senders.sort_unstable();
+        senders
+    }
+
     /// True when the transfer with id `id` is pending.
     pub fn contains(&self, id: &Hash) -> bool {
         self.ids.contains_key(id)

@@ -79,6 +79,11 @@ pub struct GetBlockAt(pub Height);
 #[rtype(result = "Result<AccountState, ChainError>")]
 pub struct GetAccount(pub Address);
 
+/// Mature balance and next nonce of several accounts at the tip (no proofs).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(spacetime::Amount, u64)>, ChainError>")]
+pub struct GetAccountSnapshots(pub Vec<Address>);
+
 /// The supply audit of a height range.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<SupplyRow>, ChainError>")]
@@ -263,6 +268,13 @@ impl Handler<GetAccount> for ChainState {
     }
 }
 
+impl Handler<GetAccountSnapshots> for ChainState {
+    type Result = Result<Vec<(spacetime::Amount, u64)>, ChainError>;
+    fn handle(&mut self, msg: GetAccountSnapshots, _: &mut Context<Self>) -> Self::Result {
+        self.chain.account_snapshots(&msg.0)
+    }
+}
+
 impl Handler<GetSupply> for ChainState {
     type Result = Result<Vec<SupplyRow>, ChainError>;
     fn handle(&mut self, msg: GetSupply, _: &mut Context<Self>) -> Self::Result {
@@ -287,9 +299,39 @@ impl Handler<GetMiningContext> for ChainState {
 impl Handler<BuildAndImport> for ChainState {
     type Result = Result<MinedBlock, MineError>;
     fn handle(&mut self, msg: BuildAndImport, _: &mut Context<Self>) -> Self::Result {
-        let block = self.chain.build_block(msg.draft, &msg.key)?;
+        let mut draft = msg.draft;
+        // A template can lag the tip by an event: drop the transfers the tip no longer accepts
+        // (each try names the first bad one) rather than lose the block.
+        let block = loop {
+            match self.chain.build_block(draft.clone(), &msg.key) {
+                Ok(block) => break block,
+                Err(BuildError::Invalid(reason)) if !draft.transfers.is_empty() => {
+                    match transfer_index(&reason) {
+                        Some(i) if i < draft.transfers.len() => {
+                            tracing::debug!("dropping transfer {i} from the template: {reason}");
+                            draft.transfers.remove(i);
+                        }
+                        _ => draft.transfers.clear(),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let imported = self.import(block.clone())?;
         Ok(MinedBlock { block, imported })
+    }
+}
+
+/// The transfer a state rule names, if any.
+fn transfer_index(reason: &spacetime::chain::InvalidBlock) -> Option<usize> {
+    use spacetime::chain::InvalidBlock as I;
+    match reason {
+        I::Transfer { index, .. }
+        | I::TransferSignature { index }
+        | I::Nonce { index, .. }
+        | I::InsufficientBalance { index, .. }
+        | I::Overflow { index } => Some(*index),
+        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@ mod chain;
 mod emission;
 mod genesis;
 mod keys;
-mod node;
+pub mod node;
 mod plot;
 
 use std::io::Write;
@@ -115,6 +115,9 @@ pub enum CliError {
     /// The node failed.
     #[error(transparent)]
     Node(#[from] crate::node::NodeError),
+    /// The node configuration file is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The chain database failed.
     #[error(transparent)]
     Chain(#[from] spacetime::chain::ChainError),
@@ -132,6 +135,16 @@ pub enum CliError {
         /// The I/O error.
         error: std::io::Error,
     },
+}
+
+impl Cli {
+    /// The log format the command asks for (only `node` has a choice).
+    pub fn log_format(&self) -> crate::config::LogFormat {
+        match &self.command {
+            Command::Node(args) => args.log_format(),
+            _ => crate::config::LogFormat::Plain,
+        }
+    }
 }
 
 /// Runs a parsed command line, writing its normal output to `out`.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use spacetime::Genesis;
 
 use super::{CliError, NetworkArgs};
-use crate::node::{self, NodeOptions};
+use crate::config::{LogFormat, NODE_CONFIG_FILE, NodeConfig};
+use crate::miner::CoinbasePolicy;
+use crate::node::{self, DEV_PLOT_BYTES, MiningOptions, NodeOptions};
 
 /// The default P2P port of real networks.
 pub const DEFAULT_PORT: u16 = 9444;
@@ -36,32 +38,81 @@ pub struct NodeArgs {
     /// A peer to connect to (repeatable).
     #[arg(long = "peer", value_name = "HOST:PORT")]
     pub peers: Vec<SocketAddr>,
-    /// Outbound connections to keep (1 to 32).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
-    pub outbound: u8,
+    /// Outbound connections to keep (1 to 32; default 8).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub outbound: Option<u8>,
     /// Serve Prometheus metrics here (for example 127.0.0.1:9898).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Seconds between status lines.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub status_interval: u64,
+    /// Seconds between periodic status lines (default 10; a line is also printed per block).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub status_interval: Option<u64>,
+    /// The node configuration file (default: <data dir>/node.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
+    /// Mine (the default with --dev, or with `[mining] enabled = true`).
+    #[arg(long, conflicts_with = "no_mine")]
+    pub mine: bool,
+    /// Do not mine, even with --dev.
+    #[arg(long)]
+    pub no_mine: bool,
+    /// Log format on stderr (default plain, or `[telemetry] log_format`).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl NodeArgs {
+    fn genesis(&self) -> Result<Genesis, CliError> {
+        Ok(if self.dev {
+            Genesis::builtin("dev")?
+        } else {
+            Genesis::new(self.network.load()?)?
+        })
+    }
+
+    fn data_dir(&self, genesis: &Genesis) -> Result<PathBuf, CliError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => default_data_dir(&genesis.config.network.name),
+        }
+    }
+
+    fn config(&self, data_dir: &std::path::Path) -> Result<NodeConfig, CliError> {
+        let (path, required) = match &self.node_config {
+            Some(p) => (p.clone(), true),
+            None => (data_dir.join(NODE_CONFIG_FILE), false),
+        };
+        match NodeConfig::load(&path)? {
+            Some(c) => Ok(c),
+            None if required => Err(CliError::ReadFile {
+                path,
+                error: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+            None => Ok(NodeConfig::default()),
+        }
+    }
+
+    /// The log format this invocation asks for (flag, then configuration file), read before
+    /// logging starts; an unreadable configuration is reported later by `run`.
+    pub fn log_format(&self) -> LogFormat {
+        if let Some(f) = self.log_format {
+            return f;
+        }
+        self.genesis()
+            .and_then(|g| self.data_dir(&g))
+            .and_then(|d| self.config(&d))
+            .map_or(LogFormat::Plain, |c| c.telemetry.log_format)
+    }
 }
 
 pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let genesis = if args.dev {
-        Genesis::builtin("dev")?
-    } else {
-        Genesis::new(args.network.load()?)?
-    };
-    let name = genesis.config.network.name.clone();
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir(&name)?,
-    };
-    let listen = if args.no_listen {
+    let genesis = args.genesis()?;
+    let data_dir = args.data_dir(&genesis)?;
+    let config = args.config(&data_dir)?;
+    let listen = if args.no_listen || config.network.no_listen {
         None
     } else {
-        Some(args.listen.unwrap_or_else(|| {
+        Some(args.listen.or(config.network.listen).unwrap_or_else(|| {
             if args.dev {
                 SocketAddr::from(([127, 0, 0, 1], DEFAULT_DEV_PORT))
             } else {
@@ -69,14 +120,36 @@ pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
             }
         }))
     };
+    let mut peers = config.network.seeds.clone();
+    peers.extend(args.peers.iter().copied());
+    let mine = !args.no_mine && (args.mine || args.dev || config.mining.enabled);
+    let mining = mine.then(|| MiningOptions {
+        key_file: config.mining.key_file.clone(),
+        dev_plot_bytes: args.dev.then_some(DEV_PLOT_BYTES),
+        coinbase: CoinbasePolicy {
+            payees: config
+                .mining
+                .payees
+                .iter()
+                .map(|p| (p.address, p.weight))
+                .collect(),
+            extra_data: config.mining.extra_data.as_bytes().to_vec(),
+        },
+    });
     let options = NodeOptions {
         genesis,
         data_dir,
         listen,
-        peers: args.peers,
-        outbound: usize::from(args.outbound),
-        metrics_addr: args.metrics_addr,
-        status_interval: Duration::from_secs(args.status_interval),
+        peers,
+        outbound: usize::from(args.outbound.or(config.network.outbound).unwrap_or(8)),
+        metrics_addr: args.metrics_addr.or(config.telemetry.metrics_addr),
+        status_interval: Duration::from_secs(
+            args.status_interval
+                .unwrap_or(config.telemetry.status_interval_s),
+        ),
+        mining,
+        plots: config.plots,
+        mempool: config.mempool,
     };
     Ok(node::run(options, out)?)
 }

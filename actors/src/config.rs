@@ -1,0 +1,289 @@
+//! The node configuration file (TOML), read from `<data dir>/node.toml` or `--node-config`;
+//! command-line options override it. Every table and field is optional; unknown fields are
+//! errors naming the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plots::PlotsConfig;
+
+/// File name of the node configuration in the data directory.
+pub const NODE_CONFIG_FILE: &str = "node.toml";
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Networking.
+    pub network: NetworkSection,
+    /// Metrics and logs.
+    pub telemetry: TelemetrySection,
+    /// Block production.
+    pub mining: MiningSection,
+    /// The miner's plots.
+    pub plots: PlotsConfig,
+    /// Pending transactions.
+    pub mempool: spacetime::mempool::MempoolConfig,
+}
+
+/// `[network]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Where to accept peers (absent: the network's default; `listen = false` is not TOML, use
+    /// `no_listen`).
+    pub listen: Option<SocketAddr>,
+    /// Accept no inbound connections.
+    pub no_listen: bool,
+    /// Seed peers, dialled beside those the node discovers.
+    pub seeds: Vec<SocketAddr>,
+    /// Outbound connections to keep (1 to 32; absent: 8).
+    pub outbound: Option<u8>,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// Serve Prometheus metrics here (absent: no endpoint).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log format on stderr.
+    pub log_format: LogFormat,
+    /// Seconds between periodic status lines (a line is also printed per block).
+    pub status_interval_s: u64,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self {
+            metrics_addr: None,
+            log_format: LogFormat::Plain,
+            status_interval_s: 10,
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[mining]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MiningSection {
+    /// Mine blocks with the plots under `[plots]`.
+    pub enabled: bool,
+    /// The miner key file (relative paths are inside the data directory); created on first
+    /// run in dev mode.
+    pub key_file: PathBuf,
+    /// Who the coinbase pays, by weight (empty: everything to the miner key).
+    pub payees: Vec<Payee>,
+    /// Coinbase extra data (at most 100 bytes).
+    pub extra_data: String,
+}
+
+impl Default for MiningSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            key_file: PathBuf::from("miner.key"),
+            payees: Vec::new(),
+            extra_data: String::new(),
+        }
+    }
+}
+
+/// One share of the coinbase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payee {
+    /// The recipient.
+    pub address: spacetime::Address,
+    /// Its weight among the payees.
+    pub weight: u64,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read node configuration {}: {error}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The file is larger than [`MAX_CONFIG_BYTES`].
+    #[error("node configuration {} is larger than {MAX_CONFIG_BYTES} bytes", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("node configuration {}: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("node configuration: {field} {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// Parses a configuration from TOML text read from `path` (used in messages).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().replace('\n', " ").trim().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path`; `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
+        use std::io::Read;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    error,
+                });
+            }
+        };
+        let mut text = String::new();
+        file.take(MAX_CONFIG_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|error| ConfigError::Read {
+                path: path.to_owned(),
+                error,
+            })?;
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+            });
+        }
+        Self::from_toml(&text, path).map(Some)
+    }
+
+    /// Checks ranges serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(n) = self.network.outbound
+            && !(1..=32).contains(&n)
+        {
+            return Err(ConfigError::Invalid {
+                field: "network.outbound",
+                message: format!("({n}) must be between 1 and 32"),
+            });
+        }
+        if !(1..=3600).contains(&self.telemetry.status_interval_s) {
+            return Err(ConfigError::Invalid {
+                field: "telemetry.status_interval_s",
+                message: format!(
+                    "({}) must be between 1 and 3600",
+                    self.telemetry.status_interval_s
+                ),
+            });
+        }
+        if self.mining.extra_data.len() > spacetime::limits::MAX_COINBASE_EXTRA_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "mining.extra_data",
+                message: format!(
+                    "is {} bytes, at most {} are allowed",
+                    self.mining.extra_data.len(),
+                    spacetime::limits::MAX_COINBASE_EXTRA_BYTES
+                ),
+            });
+        }
+        if self.mining.payees.len() > spacetime::limits::MAX_COINBASE_OUTPUTS {
+            return Err(ConfigError::Invalid {
+                field: "mining.payees",
+                message: format!(
+                    "has {} entries, at most {} are allowed",
+                    self.mining.payees.len(),
+                    spacetime::limits::MAX_COINBASE_OUTPUTS
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default_and_fields_parse() {
+        let p = Path::new("node.toml");
+        assert_eq!(NodeConfig::from_toml("", p).unwrap(), NodeConfig::default());
+        let c = NodeConfig::from_toml(
+            r#"
+[network]
+listen = "127.0.0.1:19500"
+seeds = ["127.0.0.1:19444"]
+outbound = 4
+[telemetry]
+metrics_addr = "127.0.0.1:9898"
+log_format = "json"
+[mining]
+enabled = true
+extra_data = "pool"
+payees = [{ address = "0101010101010101010101010101010101010101010101010101010101010101", weight = 3 }]
+[plots]
+dirs = ["/plots"]
+"#,
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.network.outbound, Some(4));
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
+        assert!(c.mining.enabled);
+        assert_eq!(c.mining.payees[0].weight, 3);
+        assert_eq!(c.plots.dirs, vec![PathBuf::from("/plots")]);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem_in_one_line() {
+        let p = Path::new("node.toml");
+        for (text, needle) in [
+            ("[network]\nlisten = 5\n", "listen"),
+            ("[network]\nbogus = 1\n", "bogus"),
+            ("[network]\noutbound = 0\n", "network.outbound"),
+            ("[telemetry]\nstatus_interval_s = 0\n", "status_interval_s"),
+            ("[mining]\nextra_data = \"", "node.toml"),
+        ] {
+            let e = NodeConfig::from_toml(text, p).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let long = format!("[mining]\nextra_data = \"{}\"\n", "x".repeat(101));
+        assert!(
+            NodeConfig::from_toml(&long, p)
+                .unwrap_err()
+                .to_string()
+                .contains("extra_data")
+        );
+    }
+}
