@@ -167,6 +167,16 @@ fn two_dev_nodes_connect_report_and_stop_cleanly() {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
 
+    // A second node on a running node's data directory is refused with a clear message.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_spacetime"))
+        .args(["node", "--dev", "--no-mine", "--no-listen", "--data-dir"])
+        .arg(&a_dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("locked by another running process"), "{err}");
+
     let b_id = b.line_starting("node id ").unwrap();
     assert!(b.stop().success(), "b exit status");
     assert!(a.stop().success(), "a exit status");
