@@ -13,7 +13,7 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
 };
 use spacetime::chain::rules::epoch_of;
-use spacetime::chain::{BlockDraft, ChainEvent, MiningContext, Tip};
+use spacetime::chain::{BlockDraft, MiningContext, Tip};
 use spacetime::genesis::NetworkParams;
 use spacetime::limits::{MAX_BLOCK_BYTES, MAX_TRANSFERS_PER_BLOCK};
 use spacetime::miner::{MinerAction, MinerInput, MinerState, MinerTip};
@@ -123,7 +123,7 @@ impl MinerLoop {
                 .flatten()
                 .filter(|mc| mc.parent == tip)?;
             // The scan may use the rest of the epoch.
-            let deadline = spacetime::chain::rules::epoch_start(&network, epoch + 1)
+            let deadline = spacetime::chain::rules::epoch_start(&network, epoch.saturating_add(1))
                 .map(|end| end.saturating_sub(now).max(network.epoch_ms / 2));
             let outcome = scan
                 .send(Scan {
@@ -227,6 +227,19 @@ impl MinerLoop {
         }));
     }
 
+    /// Asks ChainState for the tip and feeds it to the state machine.
+    fn follow_tip(&self) -> impl actix::ActorFuture<Self, Output = ()> + 'static {
+        let tip = self.links.tip.clone();
+        async move { tip.send(GetTip).await.ok() }
+            .into_actor(self)
+            .map(|tip, act, ctx| {
+                if let Some(tip) = tip {
+                    let t = act.tip_of(&tip);
+                    act.feed(MinerInput::NewTip(t), ctx);
+                }
+            })
+    }
+
     fn tip_of(&self, tip: &Tip) -> MinerTip {
         MinerTip {
             hash: tip.hash,
@@ -242,38 +255,14 @@ impl Actor for MinerLoop {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let tick = Duration::from_millis((self.network.epoch_ms / 10).max(10));
         ctx.run_interval(tick, |act, ctx| act.feed(MinerInput::Tick, ctx));
-        let tip = self.links.tip.clone();
-        ctx.spawn(
-            async move { tip.send(GetTip).await.ok() }
-                .into_actor(self)
-                .map(|tip, act, ctx| {
-                    if let Some(tip) = tip {
-                        let t = act.tip_of(&tip);
-                        act.feed(MinerInput::NewTip(t), ctx);
-                    }
-                }),
-        );
+        ctx.spawn(self.follow_tip());
     }
 }
 
 impl Handler<ChainNotification> for MinerLoop {
     type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, msg: ChainNotification, _: &mut Context<Self>) -> Self::Result {
-        let _new: Hash = match msg.0 {
-            ChainEvent::NewTip { hash, .. } => hash,
-            ChainEvent::Reorg { new_tip, .. } => new_tip,
-        };
+    fn handle(&mut self, _: ChainNotification, _: &mut Context<Self>) -> Self::Result {
         // The event names the tip; its timestamp (for the epoch) comes with GetTip.
-        let tip = self.links.tip.clone();
-        Box::pin(
-            async move { tip.send(GetTip).await.ok() }
-                .into_actor(self)
-                .map(|tip, act, ctx| {
-                    if let Some(tip) = tip {
-                        let t = act.tip_of(&tip);
-                        act.feed(MinerInput::NewTip(t), ctx);
-                    }
-                }),
-        )
+        Box::pin(self.follow_tip())
     }
 }
