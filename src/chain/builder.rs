@@ -3,15 +3,13 @@
 
 use super::Chain;
 use super::error::{ChainError, InvalidBlock};
-use super::rules::{challenge, epoch_start};
-use super::transition::{TransitionError, apply_block};
+use super::rules::epoch_start;
+use super::transition::TransitionError;
 use crate::block::{Block, BlockHeader, HEADER_VERSION, ProofOfSpace, UnsignedHeader, tx_root};
 use crate::crypto::{Address, Keypair};
-use crate::difficulty::{AsertParams, next_target};
 use crate::encoding::{BoundedBytes, BoundedVec};
 use crate::hash::Hash;
 use crate::limits::{MAX_COINBASE_EXTRA_BYTES, MAX_COINBASE_OUTPUTS, MAX_TRANSFERS_PER_BLOCK};
-use crate::state_tree::{RedbStore, StateTree};
 use crate::target::Target;
 use crate::tx::{Coinbase, CoinbaseOutput, Transfer};
 use crate::{Amount, Epoch, Height, TimestampMs};
@@ -92,13 +90,8 @@ impl Chain {
             parent: *parent,
             height: p.height.checked_add(1)?,
             epoch,
-            challenge: challenge(&p.beacon, epoch),
-            target: next_target(
-                &AsertParams::from_genesis(&self.genesis.config),
-                p.anchor_ms,
-                p.height,
-                p.timestamp_ms,
-            ),
+            challenge: p.child_challenge(epoch),
+            target: p.child_target(&self.genesis.config),
             min_timestamp_ms: start.max(median.saturating_add(1)),
             max_timestamp_ms: end,
         })
@@ -171,22 +164,11 @@ impl Chain {
 
     /// The state root after applying `block` on the tip (nothing is written).
     fn state_root_after(&self, block: &Block) -> Result<Hash, BuildError> {
-        let height = block.header.height;
-        let consensus = &self.genesis.config.consensus;
-        let reward = self.genesis.emission.block_reward(height);
         let txn = self.db.begin_write().map_err(ChainError::from)?;
-        let root = {
-            let mut tree = StateTree::new(RedbStore::open(&txn).map_err(ChainError::from)?);
-            let effects = apply_block(block, height, consensus.coinbase_maturity, reward, |a| {
-                tree.get(a)
-            })
-            .map_err(|e| match e {
-                TransitionError::Invalid(i) => BuildError::Invalid(i),
-                TransitionError::Source(e) => BuildError::Chain(e.into()),
-            })?;
-            tree.apply(height, effects.changes)
-                .map_err(|e| BuildError::Chain(e.into()))?
-        };
+        let (_, root) = self.apply_state(&txn, block).map_err(|e| match e {
+            TransitionError::Invalid(i) => BuildError::Invalid(i),
+            TransitionError::Source(e) => BuildError::Chain(e.into()),
+        })?;
         txn.abort().map_err(ChainError::from)?;
         Ok(root)
     }

@@ -5,11 +5,11 @@ use redb::{ReadableTable, WriteTransaction};
 use super::error::{ChainError, ImportError, InvalidBlock};
 use super::index::{IndexEntry, better};
 use super::store::{self, BlockBody, BlockRecord, BlockStatus};
-use super::transition::{TransitionError, apply_block};
+use super::transition::{BlockEffects, TransitionError, apply_block};
 use super::validate::{
     check_body, check_body_structure, check_header, check_structure, verify_transfer_signatures,
 };
-use super::{Chain, ChainEvent, ImportStatus, Imported, rules};
+use super::{Chain, ChainEvent, ImportStatus, Imported};
 use crate::block::Block;
 use crate::encoding::encoded_len;
 use crate::hash::Hash;
@@ -112,38 +112,21 @@ impl Chain {
         check_header(&block.header, &parent, median, now_ms, &self.genesis.config)
             .map_err(ConnectError::Invalid)?;
 
-        let header = &block.header;
-        let entry = IndexEntry {
-            height: header.height,
-            parent: parent_hash,
-            timestamp_ms: header.timestamp_ms,
-            epoch: header.epoch,
-            target: header.target,
-            score: header.score,
-            beacon: rules::beacon(&parent.beacon, &header.score),
-            anchor_ms: if header.height == 1 {
-                header.timestamp_ms
-            } else {
-                parent.anchor_ms
-            },
-            work: parent.work.saturating_add(&header.target.work()),
-            status: BlockStatus::Stored,
-        };
+        let entry = parent.child(&block.header, parent_hash);
         let tip = self.tip_hash();
         if parent_hash == tip {
-            check_body_structure(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
-            return self.extend(hash, block, entry, events);
+            let ids = check_body_structure(&block, self.genesis.chain_id)
+                .map_err(ConnectError::Invalid)?;
+            return self.extend(hash, block, &ids, entry, events);
         }
         check_body(&block, self.genesis.chain_id).map_err(ConnectError::Invalid)?;
         self.store_side(hash, &block, &entry)?;
+        let heavier = self
+            .index
+            .get(&tip)
+            .is_some_and(|t| better((&hash, &entry), (&tip, t)));
         self.index.insert(hash, entry);
-        let Some(tip_entry) = self.index.get(&tip) else {
-            return Err(ChainError::Inconsistent(format!("tip {tip} has no entry")).into());
-        };
-        let Some(new_entry) = self.index.get(&hash) else {
-            return Err(ChainError::Inconsistent(format!("{hash} was just stored")).into());
-        };
-        if better((&hash, new_entry), (&tip, tip_entry)) {
+        if heavier {
             return self.reorganise(hash, events);
         }
         Ok(ImportStatus::SideBranch)
@@ -193,6 +176,7 @@ impl Chain {
         &mut self,
         hash: Hash,
         block: Block,
+        ids: &[Hash],
         mut entry: IndexEntry,
         events: &mut Vec<ChainEvent>,
     ) -> Result<ImportStatus, ConnectError> {
@@ -202,7 +186,7 @@ impl Chain {
             if self.parallel_signatures && block.transfers.len() >= PARALLEL_SIGNATURES_FROM {
                 std::thread::scope(|scope| {
                     let signatures = scope.spawn(|| verify_transfer_signatures(&block));
-                    let connected = self.connect(&txn, &hash, &block, &entry);
+                    let connected = self.connect(&txn, &hash, &block, ids, &entry);
                     match signatures.join() {
                         Ok(Ok(())) => connected,
                         Ok(Err(bad)) => Err(ConnectError::Invalid(bad)),
@@ -215,7 +199,7 @@ impl Chain {
             } else {
                 verify_transfer_signatures(&block)
                     .map_err(ConnectError::Invalid)
-                    .and_then(|()| self.connect(&txn, &hash, &block, &entry))
+                    .and_then(|()| self.connect(&txn, &hash, &block, ids, &entry))
             };
         match connected {
             Ok(()) => {}
@@ -228,10 +212,7 @@ impl Chain {
             Err(e) => return Err(e),
         }
         {
-            let body = BlockBody {
-                coinbase: block.coinbase,
-                transfers: block.transfers,
-            };
+            let (_, body) = BlockBody::split(block);
             txn.open_table(store::BODIES)?
                 .insert(hash.0, encode(&body).as_slice())?;
             txn.open_table(store::META)?
@@ -266,38 +247,50 @@ impl Chain {
     /// Applies `block` (whose parent is the state tree's current block) inside `txn`: the state
     /// transition, the state root check, the main-chain, transaction and supply indexes, and
     /// the block record with status valid.
+    /// Applies the state transition of `block` to the state tree in `txn`; returns its effects
+    /// and the new state root. The caller commits (a connected block) or drops the transaction
+    /// (a block being built).
+    pub(super) fn apply_state(
+        &self,
+        txn: &WriteTransaction,
+        block: &Block,
+    ) -> Result<(BlockEffects, Hash), TransitionError<TreeError>> {
+        let height = block.header.height;
+        let maturity = self.genesis.config.consensus.coinbase_maturity;
+        let reward = self.genesis.emission.block_reward(height);
+        let mut tree =
+            StateTree::new(RedbStore::open(txn).map_err(|e| TransitionError::Source(e.into()))?);
+        let effects = apply_block(block, height, maturity, reward, |a| tree.get(a))?;
+        let root = tree
+            .apply(height, effects.changes.iter().cloned())
+            .map_err(TransitionError::Source)?;
+        Ok((effects, root))
+    }
+
     fn connect(
         &self,
         txn: &WriteTransaction,
         hash: &Hash,
         block: &Block,
+        ids: &[Hash],
         entry: &IndexEntry,
     ) -> Result<(), ConnectError> {
         let height = entry.height;
-        let consensus = &self.genesis.config.consensus;
-        let reward = self.genesis.emission.block_reward(height);
-        let effects = {
-            let mut tree = StateTree::new(RedbStore::open(txn)?);
-            let effects = apply_block(block, height, consensus.coinbase_maturity, reward, |a| {
-                tree.get(a)
-            })
-            .map_err(|e| match e {
-                TransitionError::Invalid(i) => ConnectError::Invalid(i),
-                TransitionError::Source(e) => ConnectError::Chain(e.into()),
-            })?;
-            let root = tree.apply(height, effects.changes.iter().cloned())?;
-            if root != block.header.state_root {
-                return Err(ConnectError::Invalid(InvalidBlock::StateRoot {
-                    header: block.header.state_root,
-                    computed: root,
-                }));
-            }
-            tree.prune(height.saturating_sub(consensus.max_reorg_depth))?;
-            effects
-        };
+        let (effects, root) = self.apply_state(txn, block).map_err(|e| match e {
+            TransitionError::Invalid(i) => ConnectError::Invalid(i),
+            TransitionError::Source(e) => ConnectError::Chain(e.into()),
+        })?;
+        if root != block.header.state_root {
+            return Err(ConnectError::Invalid(InvalidBlock::StateRoot {
+                header: block.header.state_root,
+                computed: root,
+            }));
+        }
+        StateTree::new(RedbStore::open(txn)?)
+            .prune(height.saturating_sub(self.genesis.config.consensus.max_reorg_depth))?;
         {
             let mut tx_index = txn.open_table(store::TX_INDEX)?;
-            for (position, id) in block.tx_ids().enumerate() {
+            for (position, id) in ids.iter().enumerate() {
                 let position = u32::try_from(position).map_err(|_| {
                     ChainError::Inconsistent("more transactions than positions".into())
                 })?;
@@ -392,7 +385,8 @@ impl Chain {
                 .get(hash)
                 .cloned()
                 .ok_or_else(|| ChainError::Inconsistent(format!("{hash} has no entry")))?;
-            match self.connect(&txn, hash, &block, &entry) {
+            let ids: Vec<Hash> = block.tx_ids().collect();
+            match self.connect(&txn, hash, &block, &ids, &entry) {
                 Ok(()) => {}
                 Err(ConnectError::Invalid(reason)) => {
                     txn.abort()?;

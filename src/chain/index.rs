@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use super::rules::{MEDIAN_TIME_SPAN, median_timestamp};
 use super::store::{BlockRecord, BlockStatus};
+use crate::difficulty::{AsertParams, next_target};
+use crate::genesis::GenesisConfig;
 use crate::hash::Hash;
 use crate::target::{Target, Work};
 use crate::{Epoch, Height, TimestampMs};
@@ -50,6 +52,45 @@ impl IndexEntry {
             work: record.work,
             status: record.status,
         }
+    }
+}
+
+impl IndexEntry {
+    /// The entry of a child with `header` (beacon, difficulty anchor and cumulative work follow
+    /// from this block's), status [`BlockStatus::Stored`].
+    pub fn child(&self, header: &crate::block::UnsignedHeader, parent: Hash) -> Self {
+        Self {
+            height: header.height,
+            parent,
+            timestamp_ms: header.timestamp_ms,
+            epoch: header.epoch,
+            target: header.target,
+            score: header.score,
+            beacon: super::rules::beacon(&self.beacon, &header.score),
+            anchor_ms: if header.height == 1 {
+                header.timestamp_ms
+            } else {
+                self.anchor_ms
+            },
+            work: self.work.saturating_add(&header.target.work()),
+            status: BlockStatus::Stored,
+        }
+    }
+
+    /// The challenge a child of this block must answer in `epoch`.
+    pub fn child_challenge(&self, epoch: Epoch) -> Hash {
+        super::rules::challenge(&self.beacon, epoch)
+    }
+
+    /// The difficulty target of a child of this block (ASERT from this block's timestamp and
+    /// its branch's anchor).
+    pub fn child_target(&self, config: &GenesisConfig) -> Target {
+        next_target(
+            &AsertParams::from_genesis(config),
+            self.anchor_ms,
+            self.height,
+            self.timestamp_ms,
+        )
     }
 }
 

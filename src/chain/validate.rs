@@ -9,11 +9,10 @@
 
 use super::error::InvalidBlock;
 use super::index::IndexEntry;
-use super::rules::{challenge, epoch_of};
+use super::rules::epoch_of;
 use crate::TimestampMs;
 use crate::block::{Block, BlockHeader, HEADER_VERSION};
 use crate::crypto::{self, SignedMessage, SigningDomain};
-use crate::difficulty::{AsertParams, next_target};
 use crate::encoding::encoded_len;
 use crate::genesis::GenesisConfig;
 use crate::hash::Hash;
@@ -112,19 +111,14 @@ pub fn check_header(
             limit_ms,
         });
     }
-    let expected = challenge(&parent.beacon, header.epoch);
+    let expected = parent.child_challenge(header.epoch);
     if header.challenge != expected {
         return Err(InvalidBlock::Challenge {
             expected,
             found: header.challenge,
         });
     }
-    let expected = next_target(
-        &AsertParams::from_genesis(config),
-        parent.anchor_ms,
-        parent.height,
-        parent.timestamp_ms,
-    );
+    let expected = parent.child_target(config);
     if header.target != expected {
         return Err(InvalidBlock::Target {
             expected,
@@ -156,15 +150,19 @@ pub fn check_header(
 }
 
 /// The body rules that need no state: the transaction root, well-formed transfers for this
-/// chain, and every transfer signature (verified as one batch).
-pub fn check_body(block: &Block, chain_id: ChainId) -> Result<(), InvalidBlock> {
-    check_body_structure(block, chain_id)?;
-    verify_transfer_signatures(block)
+/// chain, and every transfer signature (verified as one batch). Returns the transaction ids.
+pub fn check_body(block: &Block, chain_id: ChainId) -> Result<Vec<Hash>, InvalidBlock> {
+    let ids = check_body_structure(block, chain_id)?;
+    verify_transfer_signatures(block)?;
+    Ok(ids)
 }
 
 /// [`check_body`] without the signatures: the transaction root and well-formed transfers.
-pub fn check_body_structure(block: &Block, chain_id: ChainId) -> Result<(), InvalidBlock> {
-    let computed = block.compute_tx_root();
+/// Returns the transaction ids in block order (coinbase first), hashed once for the root and
+/// the transaction index.
+pub fn check_body_structure(block: &Block, chain_id: ChainId) -> Result<Vec<Hash>, InvalidBlock> {
+    let ids: Vec<Hash> = block.tx_ids().collect();
+    let computed = crate::merkle::merkle_root(&ids);
     if computed != block.header.tx_root {
         return Err(InvalidBlock::TxRoot {
             header: block.header.tx_root,
@@ -175,7 +173,7 @@ pub fn check_body_structure(block: &Block, chain_id: ChainId) -> Result<(), Inva
         tx.check_well_formed(chain_id)
             .map_err(|error| InvalidBlock::Transfer { index, error })?;
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// Batch-verifies the signatures of a block's transfers.
