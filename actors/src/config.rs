@@ -14,6 +14,13 @@ pub const NODE_CONFIG_FILE: &str = "node.toml";
 /// Largest configuration file read.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
+/// Most scanner threads a configuration may ask for (each is an OS thread with its own buffer).
+pub const MAX_SCAN_THREADS: usize = 256;
+/// Largest single plot read a configuration may ask for (one buffer per scanner thread).
+pub const MAX_READ_SIZE: usize = 64 * 1024 * 1024;
+/// Largest replace-by-fee bump a configuration may ask for, in percent.
+pub const MAX_REPLACE_BUMP_PERCENT: u64 = 10_000;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -206,6 +213,28 @@ impl NodeConfig {
                 ),
             });
         }
+        let scan = &self.plots.scan;
+        if scan.threads > MAX_SCAN_THREADS {
+            return Err(ConfigError::Invalid {
+                field: "plots.scan.threads",
+                message: format!("({}) must be at most {MAX_SCAN_THREADS}", scan.threads),
+            });
+        }
+        if scan.read_size > MAX_READ_SIZE {
+            return Err(ConfigError::Invalid {
+                field: "plots.scan.read_size",
+                message: format!("({}) must be at most {MAX_READ_SIZE} bytes", scan.read_size),
+            });
+        }
+        if self.mempool.replace_bump_percent > MAX_REPLACE_BUMP_PERCENT {
+            return Err(ConfigError::Invalid {
+                field: "mempool.replace_bump_percent",
+                message: format!(
+                    "({}) must be at most {MAX_REPLACE_BUMP_PERCENT}",
+                    self.mempool.replace_bump_percent
+                ),
+            });
+        }
         if self.mining.extra_data.len() > spacetime::limits::MAX_COINBASE_EXTRA_BYTES {
             return Err(ConfigError::Invalid {
                 field: "mining.extra_data",
@@ -272,6 +301,15 @@ dirs = ["/plots"]
             ("[network]\nbogus = 1\n", "bogus"),
             ("[network]\noutbound = 0\n", "network.outbound"),
             ("[telemetry]\nstatus_interval_s = 0\n", "status_interval_s"),
+            ("[plots.scan]\nthreads = 100000\n", "plots.scan.threads"),
+            (
+                "[plots.scan]\nread_size = 18446744073709551615\n",
+                "plots.scan.read_size",
+            ),
+            (
+                "[mempool]\nreplace_bump_percent = 18446744073709551615\n",
+                "replace_bump_percent",
+            ),
             ("[mining]\nextra_data = \"", "node.toml"),
         ] {
             let e = NodeConfig::from_toml(text, p).unwrap_err().to_string();
