@@ -183,7 +183,7 @@ impl Block {
 
     /// The transaction root of this body.
     pub fn compute_tx_root(&self) -> Hash {
-        tx_root(&self.coinbase, &self.transfers)
+        tx_root_of_ids(self.tx_ids())
     }
 
     /// Checks the header's transaction root against the body.
@@ -214,10 +214,15 @@ impl Block {
 
 /// The Merkle root of the transaction ids of a body, coinbase first.
 pub fn tx_root(coinbase: &Coinbase, transfers: &[Transfer]) -> Hash {
+    tx_root_of_ids(core::iter::once(coinbase.id()).chain(transfers.iter().map(Transfer::id)))
+}
+
+/// The transaction root from transaction ids already computed, in block order (the one
+/// definition of the rule; streaming, no allocation).
+pub fn tx_root_of_ids(ids: impl IntoIterator<Item = Hash>) -> Hash {
     let mut builder = MerkleBuilder::new();
-    builder.push(coinbase.id().as_bytes());
-    for tx in transfers {
-        builder.push(tx.id().as_bytes());
+    for id in ids {
+        builder.push(id.as_bytes());
     }
     builder.finish()
 }

@@ -162,7 +162,7 @@ pub fn check_body(block: &Block, chain_id: ChainId) -> Result<Vec<Hash>, Invalid
 /// the transaction index.
 pub fn check_body_structure(block: &Block, chain_id: ChainId) -> Result<Vec<Hash>, InvalidBlock> {
     let ids: Vec<Hash> = block.tx_ids().collect();
-    let computed = crate::merkle::merkle_root(&ids);
+    let computed = crate::block::tx_root_of_ids(ids.iter().copied());
     if computed != block.header.tx_root {
         return Err(InvalidBlock::TxRoot {
             header: block.header.tx_root,
