@@ -39,7 +39,8 @@ pub fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
-fn nibble(c: u8) -> Result<u8, HexError> {
+/// The value of one hex digit (either case).
+pub(crate) fn nibble(c: u8) -> Result<u8, HexError> {
     match c {
         b'0'..=b'9' => Ok(c - b'0'),
         b'a'..=b'f' => Ok(c - b'a' + 10),

@@ -405,8 +405,9 @@ impl<'de, const N: usize> Deserialize<'de> for BoundedBytes<N> {
                 }
                 let mut out = Vec::with_capacity(digits.len() / 2);
                 for pair in digits.as_bytes().chunks_exact(2) {
-                    let s = core::str::from_utf8(pair).map_err(E::custom)?;
-                    out.push(u8::from_str_radix(s, 16).map_err(E::custom)?);
+                    let hi = crate::bytes::nibble(pair[0]).map_err(E::custom)?;
+                    let lo = crate::bytes::nibble(pair[1]).map_err(E::custom)?;
+                    out.push((hi << 4) | lo);
                 }
                 Ok(BoundedBytes(out))
             }
@@ -665,6 +666,13 @@ mod tests {
         assert_eq!(toml::from_str::<W>(&text).unwrap(), w);
         assert!(toml::from_str::<W>("b = \"ab01ff\"").is_err());
         assert!(toml::from_str::<W>("b = \"abé\"").is_err());
+        // Only hex digits: a sign is not part of the canonical text form.
+        assert!(toml::from_str::<W>("b = \"+a+b\"").is_err());
+        assert_eq!(
+            toml::from_str::<W>("b = \"AB01\"").unwrap(),
+            w,
+            "either case reads"
+        );
     }
 
     proptest! {
