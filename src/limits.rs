@@ -35,6 +35,10 @@ pub const MAX_NETWORK_NAME_BYTES: usize = 64;
 /// Most premine allocations in a genesis configuration.
 pub const MAX_PREMINE_ALLOCATIONS: usize = 10_000;
 
+/// Most emission schedule versions in a genesis configuration (each exponential-decay version
+/// compiles a table of about 260 KB, so the count must be bounded, not only the file size).
+pub const MAX_SCHEDULE_VERSIONS: usize = 64;
+
 /// Most checkpoints in a genesis configuration.
 pub const MAX_CHECKPOINTS: usize = 10_000;
 

@@ -487,6 +487,13 @@ impl GenesisConfig {
     /// Compiles the emission schedule, which checks every rule of `docs/emission.md`
     /// (ordering, ranges, floor, and that the supply fits in a u64 at every height).
     fn validate_emission(&self) -> Result<crate::emission::Emission, GenesisError> {
+        let max = crate::limits::MAX_SCHEDULE_VERSIONS;
+        if self.emission.schedules.len() > max {
+            return Err(invalid(
+                "emission.schedules",
+                format!("has more than {max} versions"),
+            ));
+        }
         crate::emission::Emission::new(&self.emission, self.premine_total())
             .map_err(|e| invalid(e.field, e.reason))
     }

@@ -181,6 +181,14 @@ fn amounts_that_overflow_are_refused() {
 #[test]
 fn schedule_versions_and_tables_are_ordered() {
     let t = dev_text();
+    // The number of schedule versions is bounded before any is compiled.
+    let mut many = dev_text();
+    for h in 1..=64 {
+        many.push_str(&format!(
+            "\n[[emission.schedules]]\nactivation_height = {h}\ntype = \"exponential_decay\"\nhalf_life_blocks = 256\n"
+        ));
+    }
+    expect_invalid(&many, "emission.schedules");
     let second = "\n[[emission.schedules]]\nactivation_height = 0\ntype = \"fixed\"\nreward = 1\n";
     expect_invalid(
         &format!("{t}{second}"),
