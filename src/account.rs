@@ -96,14 +96,9 @@ impl Account {
         let full = AccountError::TooManyCredits {
             max: MAX_IMMATURE_CREDITS,
         };
-        match self.immature.last() {
+        match self.immature.last_mut() {
             Some(last) if last.height == height => {
-                let sum = last.amount.try_add(amount)?;
-                let mut credits = self.immature.to_vec();
-                if let Some(last) = credits.last_mut() {
-                    last.amount = sum;
-                }
-                self.immature = BoundedVec::try_from_vec(credits).map_err(|_| full)?;
+                last.amount = last.amount.try_add(amount)?;
                 Ok(())
             }
             Some(last) if last.height > height => Err(AccountError::CreditOutOfOrder {
@@ -133,14 +128,8 @@ impl Account {
             return Ok(Amount::ZERO);
         }
         let moved = Amount::try_sum(self.immature[..ripe].iter().map(|c| c.amount))?;
-        let balance = self.balance.try_add(moved)?;
-        let rest = BoundedVec::try_from_vec(self.immature[ripe..].to_vec()).map_err(|_| {
-            AccountError::TooManyCredits {
-                max: MAX_IMMATURE_CREDITS,
-            }
-        })?;
-        self.balance = balance;
-        self.immature = rest;
+        self.balance = self.balance.try_add(moved)?;
+        self.immature.remove_front(ripe);
         Ok(moved)
     }
 }

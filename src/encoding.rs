@@ -275,6 +275,17 @@ impl<T, const N: usize> BoundedVec<T, N> {
         Ok(())
     }
 
+    /// The last element, mutable (changing an element cannot break the bound).
+    pub fn last_mut(&mut self) -> Option<&mut T> {
+        self.0.last_mut()
+    }
+
+    /// Removes the first `n` elements (all of them when `n` exceeds the length), in place.
+    pub fn remove_front(&mut self, n: usize) {
+        let n = n.min(self.0.len());
+        self.0.drain(..n);
+    }
+
     /// The elements as a `Vec`.
     pub fn into_inner(self) -> Vec<T> {
         self.0
@@ -649,6 +660,13 @@ mod tests {
         v.try_push(1).unwrap();
         v.try_push(2).unwrap();
         assert_eq!(v.try_push(3), Err(BoundExceeded { len: 3, max: 2 }));
+        if let Some(last) = v.last_mut() {
+            *last = 9;
+        }
+        v.remove_front(1);
+        assert_eq!(&v[..], &[9]);
+        v.remove_front(5);
+        assert!(v.is_empty());
         assert!(BoundedBytes::<2>::try_from_slice(b"abc").is_err());
     }
 
