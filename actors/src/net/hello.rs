@@ -75,5 +75,9 @@ pub async fn refuse(session: &mut Session, reason: DisconnectReason, detail: &st
         reason,
         detail: BoundedString::truncating(detail),
     });
-    let _ = session.send(&message).await;
+    // A courtesy: a peer that does not read gets no more than this much of our time.
+    let _ = tokio::time::timeout(DISCONNECT_SEND_TIMEOUT, session.send(&message)).await;
 }
+
+/// How long sending a Disconnect may take before the session is dropped without it.
+pub const DISCONNECT_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

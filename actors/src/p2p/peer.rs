@@ -222,8 +222,16 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = session.flush().await {
-            return e.to_string();
+        // A peer that does not drain our writes for as long as it may stay silent is dropped:
+        // without the bound, one that stops reading would stall this loop (and its timers)
+        // and hold its slot forever.
+        match tokio::time::timeout(timeouts.idle, session.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => {
+                report(Misbehavior::Timeout);
+                return "write timeout: the peer stopped reading".into();
+            }
         }
         let now_traffic = session.traffic();
         super::metrics::traffic(
