@@ -115,6 +115,13 @@ impl PlotFile {
             path: path.to_owned(),
             error,
         };
+        // Opening a FIFO (or a device) named `*.plot` would block or read forever.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
         let mut opts = std::fs::OpenOptions::new();
         opts.read(true);
         if direct {

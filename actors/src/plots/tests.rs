@@ -456,3 +456,25 @@ fn dropped_plot_stays_out_until_its_file_changes() {
     std::fs::write(&p2, &bytes).unwrap();
     assert_eq!(m.refresh().added, vec![p2]);
 }
+
+#[test]
+fn a_fifo_named_like_a_plot_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("trap.plot");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Opening a FIFO for reading would block until a writer comes; it must be refused.
+    let err = PlotFile::open(&fifo, false).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    let mut manager = PlotManager::new(
+        vec![dir.path().to_owned()],
+        PlotShape::from(&dev_params()),
+        false,
+    );
+    let changes = manager.refresh();
+    assert_eq!(changes.failed.len(), 1);
+    assert!(manager.is_empty());
+}
