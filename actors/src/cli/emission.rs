@@ -36,7 +36,7 @@ pub(super) fn run(args: EmissionArgs, out: &mut dyn Write) -> Result<(), CliErro
     let emission = &genesis.emission;
     let horizon = horizon(emission);
     let mut heights: Vec<Height> = (0..u64::from(args.rows))
-        .map(|i| horizon * i / u64::from(args.rows - 1))
+        .map(|i| fraction_of(horizon, i, u64::from(args.rows - 1)))
         .collect();
     heights.extend(emission.activation_heights().filter(|&h| h <= horizon));
     heights.extend(emission.cap_height());
@@ -102,6 +102,11 @@ fn horizon(emission: &Emission) -> Height {
         .max(10)
 }
 
+/// `height * i / n` without overflow (`i <= n`, so the result is at most `height`).
+fn fraction_of(height: Height, i: u64, n: u64) -> Height {
+    (u128::from(height) * u128::from(i) / u128::from(n.max(1))) as Height
+}
+
 /// `part / whole` as a percentage with two decimals, in integers.
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -122,7 +127,9 @@ const SAMPLES: u64 = 600;
 /// Draws cumulative supply (left axis) and block reward (right axis) against height.
 fn draw_svg(name: &str, emission: &Emission, horizon: Height) -> String {
     // Floats are fine here: this only draws a picture.
-    let heights: Vec<Height> = (0..=SAMPLES).map(|i| horizon * i / SAMPLES).collect();
+    let heights: Vec<Height> = (0..=SAMPLES)
+        .map(|i| fraction_of(horizon, i, SAMPLES))
+        .collect();
     let max_supply = emission.supply_limit().units().max(1) as f64;
     let max_reward = heights
         .iter()
@@ -278,5 +285,14 @@ mod tests {
         assert_eq!(compact(21e15), "21P");
         assert_eq!(compact(1234.0), "1.23k");
         assert_eq!(compact(999.0), "999");
+    }
+
+    #[test]
+    fn sample_heights_do_not_overflow_on_far_horizons() {
+        let far = u64::MAX / 3;
+        assert_eq!(fraction_of(far, 0, 600), 0);
+        assert_eq!(fraction_of(far, 600, 600), far);
+        assert_eq!(fraction_of(far, 300, 600), far / 2);
+        assert_eq!(fraction_of(10, 1, 0), 10, "n = 0 reads as 1");
     }
 }

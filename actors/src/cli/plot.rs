@@ -36,9 +36,9 @@ pub enum PlotCommand {
         /// Plot seed (64 hex digits) for a reproducible plot; random by default.
         #[arg(long, value_name = "HEX")]
         seed: Option<String>,
-        /// Worker threads (default: every core).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
+        /// Worker threads (default: every core; at most 1024).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
         /// Memory for the two segment buffers, e.g. `1GiB` (more memory, longer reads).
         #[arg(long, value_name = "SIZE", default_value = "4GiB")]
         memory: String,
@@ -276,8 +276,11 @@ pub(super) fn run(cmd: PlotCommand, out: &mut dyn Write) -> Result<(), CliError>
                 (None, None) => return Err(PlotCliError::NoMiner.into()),
             };
             let seed = seed.map(|s| parse_hex("seed", &s).map(Hash)).transpose()?;
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            // Bounded to 1..=1024 by the argument parser.
+            let threads = threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                |n| n as usize,
+            );
             let req = PlotRequest {
                 dir,
                 size,
