@@ -72,6 +72,19 @@ pub enum PlotterError {
     /// An existing temporary plot could not be read.
     #[error(transparent)]
     Resume(#[from] PlotFileError),
+    /// An unfinished plot's segments need more memory than the budget allows.
+    #[error(
+        "{} needs {need} bytes of segment buffers to resume, the memory budget is {memory}; raise --memory or start over with --restart",
+        .path.display()
+    )]
+    ResumeMemory {
+        /// The unfinished plot.
+        path: PathBuf,
+        /// Two segment buffers of its layout.
+        need: u64,
+        /// The budget asked for.
+        memory: u64,
+    },
 }
 
 /// What to plot.
@@ -244,7 +257,8 @@ fn resumable(
                 .file_stem()
                 .and_then(|s| Path::new(s).extension())
                 .is_some_and(|e| e == PLOT_EXTENSION);
-        if !is_tmp {
+        // Only regular files: opening a FIFO would block.
+        if !is_tmp || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
         let Ok(file) = File::open(&path) else {
@@ -305,6 +319,21 @@ pub fn create_plot(
         }
     };
     let layout = header.layout;
+    if !fresh {
+        // The layout of an unfinished plot was planned with the budget of its first run.
+        let need = (0..layout.segment_count())
+            .map(|i| layout.segment(i).len)
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(2);
+        if need > req.memory {
+            return Err(PlotterError::ResumeMemory {
+                path: tmp,
+                need,
+                memory: req.memory,
+            });
+        }
+    }
     let id = header.plot_id();
     let (final_path, _) = plot_paths(&req.dir, &id);
     if final_path.exists() {
@@ -556,6 +585,14 @@ mod tests {
             PlotFile::open(&tmp_b, false).is_err(),
             "an unfinished plot never loads"
         );
+        // Resuming keeps the first run's segment layout: a budget too small for it is refused
+        // (not silently exceeded).
+        let mut small = request(&b, 512 << 10, 9);
+        small.memory = 1024;
+        assert!(matches!(
+            create_plot(&small, &mut |_| {}),
+            Err(PlotterError::ResumeMemory { .. })
+        ));
         let resumed = create_plot(&request(&b, 512 << 10, 9), &mut |_| {}).unwrap();
         assert_eq!(resumed.resumed_segments, h.layout.segment_count() - 2);
         assert_eq!(std::fs::read(&resumed.path).unwrap(), bytes_a);
