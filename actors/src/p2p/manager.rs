@@ -35,6 +35,9 @@ const MAILBOX: usize = 4096;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Addresses older than this are not gossiped.
 const GOSSIP_MAX_AGE_MS: u64 = 3 * 60 * 60 * 1000;
+/// How often the address book and bans are saved besides shutdown and bans (a crash loses at
+/// most this much of what the node learned).
+const PERSIST_INTERVAL_MS: u64 = 5 * 60 * 1000;
 
 /// Settings of the network layer.
 #[derive(Debug, Clone)]
@@ -132,6 +135,7 @@ pub async fn start(
         core.add_local_addr(addr);
     }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let clock_now = clock.now_ms();
     let actor = PeerManagerActor {
         core,
         local: LocalHello {
@@ -147,6 +151,7 @@ pub async fn start(
         config,
         stop: stop_tx,
         last_peer_exchange_ms: 0,
+        last_persist_ms: clock_now,
     };
     let manager = actor.start();
     if let Some(listener) = listener {
@@ -242,6 +247,8 @@ pub struct PeerManagerActor {
     stop: tokio::sync::watch::Sender<bool>,
     /// When we last asked a peer for addresses because slots were unfilled.
     last_peer_exchange_ms: u64,
+    /// When the address book and bans were last saved.
+    last_persist_ms: u64,
 }
 
 impl Actor for PeerManagerActor {
@@ -284,6 +291,9 @@ impl PeerManagerActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
+        if now.saturating_sub(self.last_persist_ms) >= PERSIST_INTERVAL_MS {
+            self.persist_in_background();
+        }
         for action in self.core.on_tick(now, &mut self.rng) {
             self.apply(action, ctx);
         }
@@ -387,16 +397,42 @@ impl PeerManagerActor {
         }
     }
 
+    /// Saves the address book and bans now, on this thread (at shutdown).
     fn persist(&self) {
-        let Some(dir) = &self.config.data_dir else {
+        for (path, bytes) in self.snapshots() {
+            if let Err(e) = store::save_bytes(&path, &bytes) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    /// Saves the address book and bans on a blocking thread: only the encoding runs here.
+    fn persist_in_background(&mut self) {
+        self.last_persist_ms = self.clock.now_ms();
+        let files = self.snapshots();
+        if files.is_empty() {
             return;
+        }
+        tokio::task::spawn_blocking(move || {
+            for (path, bytes) in files {
+                if let Err(e) = store::save_bytes(&path, &bytes) {
+                    tracing::warn!("{e}");
+                }
+            }
+        });
+    }
+
+    fn snapshots(&self) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let Some(dir) = &self.config.data_dir else {
+            return Vec::new();
         };
-        if let Err(e) = store::save(&dir.join(PEERS_FILE), &self.core.book().snapshot()) {
-            tracing::warn!("{e}");
-        }
-        if let Err(e) = store::save(&dir.join(BANS_FILE), self.core.bans()) {
-            tracing::warn!("{e}");
-        }
+        vec![
+            (
+                dir.join(PEERS_FILE),
+                spacetime::encode(&self.core.book().snapshot()),
+            ),
+            (dir.join(BANS_FILE), spacetime::encode(self.core.bans())),
+        ]
     }
 }
 
@@ -547,7 +583,7 @@ impl Handler<PeerEvent> for PeerManagerActor {
                 if let Some(action) = self.core.on_misbehavior(id, what, now) {
                     super::metrics::banned();
                     self.apply(action, ctx);
-                    self.persist();
+                    self.persist_in_background();
                 }
             }
             PeerEvent::Latency { id, rtt_ms } => {

@@ -69,6 +69,14 @@ fn set_aside<T>(path: &Path) -> Loaded<T> {
 
 /// Writes `value` to `path` atomically.
 pub fn save<T: Canonical>(path: &Path, value: &T) -> Result<(), StoreError> {
+    save_bytes(path, &encode(value))
+}
+
+/// Writes `bytes` to `path` atomically and durably: a temporary file is written and synced,
+/// renamed over `path`, and the directory synced, so a crash leaves the old file or the new
+/// one, never an empty or partial one.
+pub fn save_bytes(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
     let err = |error| StoreError {
         path: path.to_owned(),
         error,
@@ -76,8 +84,17 @@ pub fn save<T: Canonical>(path: &Path, value: &T) -> Result<(), StoreError> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
-    std::fs::write(&temp, encode(value)).map_err(err)?;
-    std::fs::rename(&temp, path).map_err(err)
+    let mut file = std::fs::File::create(&temp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(err)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
