@@ -131,12 +131,6 @@ pub enum ConfigError {
         /// The I/O error.
         error: std::io::Error,
     },
-    /// The file is larger than [`MAX_CONFIG_BYTES`].
-    #[error("node configuration {} is larger than {MAX_CONFIG_BYTES} bytes", .path.display())]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-    },
     /// The file is not valid TOML for this schema.
     #[error("node configuration {}: {message}", .path.display())]
     Parse {
@@ -168,9 +162,8 @@ impl NodeConfig {
 
     /// Reads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
-        use std::io::Read;
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
+        let text = match crate::textfile::read_text_limited(path, MAX_CONFIG_BYTES) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => {
                 return Err(ConfigError::Read {
@@ -179,18 +172,6 @@ impl NodeConfig {
                 });
             }
         };
-        let mut text = String::new();
-        file.take(MAX_CONFIG_BYTES as u64 + 1)
-            .read_to_string(&mut text)
-            .map_err(|error| ConfigError::Read {
-                path: path.to_owned(),
-                error,
-            })?;
-        if text.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge {
-                path: path.to_owned(),
-            });
-        }
         Self::from_toml(&text, path).map(Some)
     }
 

@@ -17,3 +17,4 @@ pub mod net;
 pub mod node;
 pub mod p2p;
 pub mod plots;
+pub mod textfile;

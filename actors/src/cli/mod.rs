@@ -182,22 +182,10 @@ fn with_file_context(e: GenesisError, path: &std::path::Path) -> GenesisError {
 
 /// Reads a UTF-8 text file of at most `limit` bytes.
 fn read_text_file(path: &std::path::Path, limit: usize) -> Result<String, CliError> {
-    use std::io::Read;
-    let err = |error| CliError::ReadFile {
+    crate::textfile::read_text_limited(path, limit).map_err(|error| CliError::ReadFile {
         path: path.to_owned(),
         error,
-    };
-    let file = std::fs::File::open(path).map_err(err)?;
-    let mut text = String::new();
-    file.take(limit as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(err)?;
-    if text.len() > limit {
-        return Err(err(std::io::Error::other(format!(
-            "file is larger than {limit} bytes"
-        ))));
-    }
-    Ok(text)
+    })
 }
 
 #[cfg(test)]
