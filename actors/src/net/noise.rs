@@ -249,11 +249,6 @@ impl Session {
         }
     }
 
-    /// The peer's Noise static public key, proven by the handshake.
-    pub fn remote_static(&self) -> [u8; 32] {
-        self.remote_static
-    }
-
     /// The peer's node id, derived from its proven static key.
     pub fn remote_node_id(&self) -> Hash {
         spacetime::wire::node_id(&self.remote_static)
@@ -264,21 +259,9 @@ impl Session {
         self.traffic
     }
 
-    /// The peer's socket address.
-    pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.stream.peer_addr()
-    }
-
     /// Encrypts and sends one message.
     pub async fn send(&mut self, message: &Message) -> Result<(), TransportError> {
         self.queue(message)?;
-        self.flush().await
-    }
-
-    /// Encrypts and sends one already encoded frame (from [`spacetime::wire::encode_frame`]),
-    /// for relaying a message to many peers without encoding it again for each.
-    pub async fn send_frame(&mut self, frame: &[u8]) -> Result<(), TransportError> {
-        self.queue_frame(frame)?;
         self.flush().await
     }
 
@@ -411,11 +394,6 @@ impl Session {
             write_noise(&mut self.stream, &out[..len]).await?;
         }
         Ok(())
-    }
-
-    /// Shuts the connection down.
-    pub async fn close(mut self) {
-        let _ = self.stream.shutdown().await;
     }
 }
 

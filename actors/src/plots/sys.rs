@@ -34,11 +34,6 @@ pub fn will_need(file: &File, offset: u64, len: u64) {
     let _ = rustix::fs::fadvise(file, offset, NonZeroU64::new(len), Advice::WillNeed);
 }
 
-/// Hints that the file is read sequentially (a larger read-ahead window).
-pub fn sequential(file: &File) {
-    let _ = rustix::fs::fadvise(file, 0, None, Advice::Sequential);
-}
-
 /// Hints that the file is read at scattered offsets (no read-ahead beyond what is asked).
 pub fn random_access(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, Advice::Random);
