@@ -61,6 +61,8 @@ pub mod tags {
     pub const PLOT_HEADER: &[u8] = b"plot-header";
     /// Plot file segment checksum (local, not consensus).
     pub const PLOT_SEGMENT: &[u8] = b"plot-segment";
+    /// Per-address retry jitter of the address book (local, not consensus).
+    pub const ADDR_JITTER: &[u8] = b"addr-jitter";
 }
 
 type Blake2b256 = blake2::Blake2b<U32>;

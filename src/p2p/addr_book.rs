@@ -407,7 +407,15 @@ impl AddrBook {
 
 /// A per-address jitter value, stable between calls so an address's retry time does not move.
 fn jitter_of(addr: &SocketAddr) -> u64 {
-    let h = crate::hash::hash(b"addr-jitter", addr.to_string().as_bytes());
+    // The IP's bytes and the port, hashed without formatting the address (this runs for every
+    // candidate on every dial tick).
+    let mut hasher = crate::hash::Hasher::new(crate::hash::tags::ADDR_JITTER);
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => hasher.update(&ip.octets()),
+        std::net::IpAddr::V6(ip) => hasher.update(&ip.octets()),
+    };
+    hasher.update(&addr.port().to_le_bytes());
+    let h = hasher.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&h.0[..8]);
     u64::from_le_bytes(first)
