@@ -351,15 +351,21 @@ pub const MAX_GENESIS_TOML_BYTES: usize = 4 * 1024 * 1024;
 impl GenesisConfig {
     /// Parses and validates a TOML genesis configuration.
     pub fn from_toml_str(text: &str) -> Result<Self, GenesisError> {
+        let config = Self::parse_toml(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses without validating, for callers that validate next ([`crate::Genesis::new`]
+    /// does, compiling the emission schedule once).
+    pub(crate) fn parse_toml(text: &str) -> Result<Self, GenesisError> {
         if text.len() > MAX_GENESIS_TOML_BYTES {
             return Err(GenesisError::Parse(format!(
                 "{} bytes exceeds the limit of {MAX_GENESIS_TOML_BYTES}",
                 text.len()
             )));
         }
-        let config: Self = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
-        config.validate()?;
-        Ok(config)
+        toml::from_str(text).map_err(|e| parse_error(text, &e))
     }
 
     /// The configuration as TOML text.

@@ -10,6 +10,11 @@ fn expect_invalid(text: &str, field: &str) {
         Err(GenesisError::Invalid { field: f, .. }) => assert_eq!(f, field, "for:\n{text}"),
         other => panic!("expected invalid `{field}`, got {other:?}"),
     }
+    // The one-pass path validates exactly the same.
+    match Genesis::from_toml_str(text) {
+        Err(GenesisError::Invalid { field: f, .. }) => assert_eq!(f, field, "for:\n{text}"),
+        other => panic!("expected invalid `{field}`, got {other:?}"),
+    }
 }
 
 /// The built-in dev TOML, to which tests append tables.

@@ -82,7 +82,7 @@ impl ChainArgs {
         let genesis = if self.dev {
             Genesis::builtin("dev")?
         } else {
-            Genesis::new(self.network.load()?)?
+            self.network.load_genesis()?
         };
         let dir = match &self.data_dir {
             Some(d) => d.clone(),

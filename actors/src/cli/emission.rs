@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use spacetime::emission::Emission;
-use spacetime::genesis::{BUILTIN_NETWORKS, GenesisConfig};
+use spacetime::genesis::BUILTIN_NETWORKS;
 use spacetime::{Genesis, Height};
 
 use super::{CliError, read_text_file};
@@ -25,14 +25,13 @@ pub struct EmissionArgs {
 }
 
 pub(super) fn run(args: EmissionArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = if BUILTIN_NETWORKS.contains(&args.network.as_str()) {
-        GenesisConfig::builtin(&args.network)?
+    let genesis = if BUILTIN_NETWORKS.contains(&args.network.as_str()) {
+        Genesis::builtin(&args.network)?
     } else {
         let path = Path::new(&args.network);
         let text = read_text_file(path, spacetime::genesis::MAX_GENESIS_TOML_BYTES)?;
-        GenesisConfig::from_toml_str(&text).map_err(|e| super::with_file_context(e, path))?
+        Genesis::from_toml_str(&text).map_err(|e| super::with_file_context(e, path))?
     };
-    let genesis = Genesis::new(config)?;
     let emission = &genesis.emission;
     let horizon = horizon(emission);
     let mut heights: Vec<Height> = (0..u64::from(args.rows))

@@ -2,18 +2,16 @@
 
 use std::io::Write;
 
-use spacetime::Genesis;
-
 use super::{CliError, GenesisCommand};
 
 pub(super) fn run(cmd: GenesisCommand, out: &mut dyn Write) -> Result<(), CliError> {
     match cmd {
         GenesisCommand::Hash(args) => {
-            let genesis = Genesis::new(args.load()?)?;
+            let genesis = args.load_genesis()?;
             writeln!(out, "{}", genesis.network_id)?;
         }
         GenesisCommand::Show(args) => {
-            let genesis = Genesis::new(args.load()?)?;
+            let genesis = args.load_genesis()?;
             let h = &genesis.block.header;
             let c = &genesis.config;
             writeln!(out, "network:        {}", c.network.name)?;

@@ -171,6 +171,18 @@ impl NetworkArgs {
             None => Ok(GenesisConfig::builtin(&self.network)?),
         }
     }
+
+    /// Loads the chosen network's genesis (validated once).
+    pub fn load_genesis(&self) -> Result<spacetime::Genesis, CliError> {
+        match &self.config {
+            Some(path) => {
+                let text = read_text_file(path, spacetime::genesis::MAX_GENESIS_TOML_BYTES)?;
+                spacetime::Genesis::from_toml_str(&text)
+                    .map_err(|e| CliError::Genesis(with_file_context(e, path)))
+            }
+            None => Ok(spacetime::Genesis::builtin(&self.network)?),
+        }
+    }
 }
 
 fn with_file_context(e: GenesisError, path: &std::path::Path) -> GenesisError {

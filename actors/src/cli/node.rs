@@ -66,7 +66,7 @@ impl NodeArgs {
         Ok(if self.dev {
             Genesis::builtin("dev")?
         } else {
-            Genesis::new(self.network.load()?)?
+            self.network.load_genesis()?
         })
     }
 
