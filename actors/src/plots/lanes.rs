@@ -33,8 +33,8 @@ pub struct LaneBuffers {
     chains: Vec<Vec<Leaf>>,
 }
 
-/// Computes the leaves of up to [`LANES`] groups into `out` (group-major: `G` leaves of the
-/// first group, then the next...; `out.len() == groups.len() * G`).
+/// Computes the leaves of `groups` into `out` (group-major: `G` leaves of the first group, then
+/// the next...; `out.len() == groups.len() * G`), [`LANES`] groups per multi-lane pass.
 pub fn compute_groups(
     shape: &PlotShape,
     plot_id: &Hash,
@@ -42,6 +42,21 @@ pub fn compute_groups(
     bufs: &mut LaneBuffers,
     out: &mut [Leaf],
 ) {
+    let g = shape.group_leaves() as usize;
+    for (lanes, out) in groups.chunks(LANES).zip(out.chunks_mut(LANES * g)) {
+        compute_lanes(shape, plot_id, lanes, bufs, out);
+    }
+}
+
+/// [`compute_groups`] for at most [`LANES`] groups; the hash inputs and jobs live on the stack.
+fn compute_lanes(
+    shape: &PlotShape,
+    plot_id: &Hash,
+    groups: &[u64],
+    bufs: &mut LaneBuffers,
+    out: &mut [Leaf],
+) {
+    debug_assert!(groups.len() <= LANES);
     debug_assert_eq!(tags::PLOT_CHAIN.len(), 10);
     debug_assert_eq!(tags::PLOT_LEAF.len(), 9);
     let g = shape.group_leaves() as usize;
@@ -55,23 +70,21 @@ pub fn compute_groups(
         chain.push(chain_start(plot_id, group));
     }
     let chains = &mut bufs.chains[..n];
-    let mut inputs = vec![[0u8; STEP_INPUT]; n];
-    for input in &mut inputs {
+    let mut inputs = [[0u8; STEP_INPUT]; LANES];
+    for input in &mut inputs[..n] {
         input[0] = 10;
         input[1..STEP_PREFIX].copy_from_slice(tags::PLOT_CHAIN);
     }
     for i in 1..=g {
-        for (input, chain) in inputs.iter_mut().zip(chains.iter()) {
+        for (input, chain) in inputs[..n].iter_mut().zip(chains.iter()) {
             let prev = &chain[i - 1];
             input[STEP_PREFIX..STEP_PREFIX + 32].copy_from_slice(prev);
             input[STEP_PREFIX + 32..].copy_from_slice(&chain[back_reference(i, prev, w)]);
         }
-        let mut jobs: Vec<HashManyJob> = inputs
-            .iter()
-            .map(|input| HashManyJob::new(&params, input))
-            .collect();
-        hash_many(jobs.iter_mut());
-        for (chain, job) in chains.iter_mut().zip(&jobs) {
+        let mut jobs: [HashManyJob; LANES] =
+            core::array::from_fn(|k| HashManyJob::new(&params, &inputs[k]));
+        hash_many(jobs[..n].iter_mut());
+        for (chain, job) in chains.iter_mut().zip(&jobs[..n]) {
             chain.push(to_leaf(job));
         }
     }
@@ -90,12 +103,11 @@ pub fn compute_groups(
                 input[MIX_PREFIX + 32..MIX_PREFIX + 64].copy_from_slice(&chain[s ^ half]);
                 input[MIX_PREFIX + 64..].copy_from_slice(&end);
             }
-            let mut jobs: Vec<HashManyJob> = mix[..batch.len()]
-                .iter()
-                .map(|input| HashManyJob::new(&params, input))
-                .collect();
-            hash_many(jobs.iter_mut());
-            for (slot, job) in batch.iter_mut().zip(&jobs) {
+            let m = batch.len();
+            let mut jobs: [HashManyJob; MIX_BATCH] =
+                core::array::from_fn(|k| HashManyJob::new(&params, &mix[k]));
+            hash_many(jobs[..m].iter_mut());
+            for (slot, job) in batch.iter_mut().zip(&jobs[..m]) {
                 *slot = to_leaf(job);
             }
         }
@@ -118,7 +130,13 @@ mod tests {
             };
             let id = Hash([log2; 32]);
             let g = shape.group_leaves() as usize;
-            for groups in [&[0u64][..], &[5, 9, 1_000_000], &[1, 2, 3, 4, 5, 6, 7, 8]] {
+            for groups in [
+                &[0u64][..],
+                &[5, 9, 1_000_000],
+                &[1, 2, 3, 4, 5, 6, 7, 8],
+                // More than one pass of LANES groups.
+                &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+            ] {
                 let mut out = vec![[0u8; 32]; groups.len() * g];
                 compute_groups(&shape, &id, groups, &mut bufs, &mut out);
                 for (k, &grp) in groups.iter().enumerate() {

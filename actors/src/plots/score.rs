@@ -44,12 +44,12 @@ impl BatchScorer {
             for (input, leaf) in inputs.iter_mut().zip(batch.chunks_exact(LEAF_BYTES)) {
                 input[INPUT - LEAF_BYTES..].copy_from_slice(leaf);
             }
-            let mut jobs: Vec<blake2b_simd::many::HashManyJob> = inputs[..n]
-                .iter()
-                .map(|input| blake2b_simd::many::HashManyJob::new(&self.params, input))
-                .collect();
-            blake2b_simd::many::hash_many(jobs.iter_mut());
-            for (t, job) in jobs.iter().enumerate() {
+            // On the stack: this runs once per 16 leaves of every scan.
+            let mut jobs: [blake2b_simd::many::HashManyJob; BATCH] = core::array::from_fn(|i| {
+                blake2b_simd::many::HashManyJob::new(&self.params, &inputs[i])
+            });
+            blake2b_simd::many::hash_many(jobs[..n].iter_mut());
+            for (t, job) in jobs[..n].iter().enumerate() {
                 let mut score = [0u8; 32];
                 score.copy_from_slice(job.to_hash().as_bytes());
                 done += 1;
