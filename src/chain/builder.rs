@@ -10,6 +10,7 @@ use crate::crypto::{Address, Keypair};
 use crate::encoding::{BoundedBytes, BoundedVec};
 use crate::hash::Hash;
 use crate::limits::{MAX_COINBASE_EXTRA_BYTES, MAX_COINBASE_OUTPUTS, MAX_TRANSFERS_PER_BLOCK};
+use crate::state_tree::{RedbStore, StateTree};
 use crate::target::Target;
 use crate::tx::{Coinbase, CoinbaseOutput, Transfer};
 use crate::{Amount, Epoch, Height, TimestampMs};
@@ -165,10 +166,14 @@ impl Chain {
     /// The state root after applying `block` on the tip (nothing is written).
     fn state_root_after(&self, block: &Block) -> Result<Hash, BuildError> {
         let txn = self.db.begin_write().map_err(ChainError::from)?;
-        let (_, root) = self.apply_state(&txn, block).map_err(|e| match e {
-            TransitionError::Invalid(i) => BuildError::Invalid(i),
-            TransitionError::Source(e) => BuildError::Chain(e.into()),
-        })?;
+        let root = {
+            let mut tree = StateTree::new(RedbStore::open(&txn).map_err(ChainError::from)?);
+            let (_, root) = self.apply_state(&mut tree, block).map_err(|e| match e {
+                TransitionError::Invalid(i) => BuildError::Invalid(i),
+                TransitionError::Source(e) => BuildError::Chain(e.into()),
+            })?;
+            root
+        };
         txn.abort().map_err(ChainError::from)?;
         Ok(root)
     }

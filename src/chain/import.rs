@@ -247,19 +247,17 @@ impl Chain {
     /// Applies `block` (whose parent is the state tree's current block) inside `txn`: the state
     /// transition, the state root check, the main-chain, transaction and supply indexes, and
     /// the block record with status valid.
-    /// Applies the state transition of `block` to the state tree in `txn`; returns its effects
-    /// and the new state root. The caller commits (a connected block) or drops the transaction
-    /// (a block being built).
+    /// Applies the state transition of `block` to `tree`; returns its effects and the new
+    /// state root. The caller commits (a connected block) or drops the transaction (a block
+    /// being built).
     pub(super) fn apply_state(
         &self,
-        txn: &WriteTransaction,
+        tree: &mut StateTree<RedbStore<'_>>,
         block: &Block,
     ) -> Result<(BlockEffects, Hash), TransitionError<TreeError>> {
         let height = block.header.height;
         let maturity = self.genesis.config.consensus.coinbase_maturity;
         let reward = self.genesis.emission.block_reward(height);
-        let mut tree =
-            StateTree::new(RedbStore::open(txn).map_err(|e| TransitionError::Source(e.into()))?);
         let effects = apply_block(block, height, maturity, reward, |a| tree.get(a))?;
         let root = tree
             .apply(height, effects.changes.iter().cloned())
@@ -276,18 +274,21 @@ impl Chain {
         entry: &IndexEntry,
     ) -> Result<(), ConnectError> {
         let height = entry.height;
-        let (effects, root) = self.apply_state(txn, block).map_err(|e| match e {
-            TransitionError::Invalid(i) => ConnectError::Invalid(i),
-            TransitionError::Source(e) => ConnectError::Chain(e.into()),
-        })?;
-        if root != block.header.state_root {
-            return Err(ConnectError::Invalid(InvalidBlock::StateRoot {
-                header: block.header.state_root,
-                computed: root,
-            }));
-        }
-        StateTree::new(RedbStore::open(txn)?)
-            .prune(height.saturating_sub(self.genesis.config.consensus.max_reorg_depth))?;
+        let effects = {
+            let mut tree = StateTree::new(RedbStore::open(txn)?);
+            let (effects, root) = self.apply_state(&mut tree, block).map_err(|e| match e {
+                TransitionError::Invalid(i) => ConnectError::Invalid(i),
+                TransitionError::Source(e) => ConnectError::Chain(e.into()),
+            })?;
+            if root != block.header.state_root {
+                return Err(ConnectError::Invalid(InvalidBlock::StateRoot {
+                    header: block.header.state_root,
+                    computed: root,
+                }));
+            }
+            tree.prune(height.saturating_sub(self.genesis.config.consensus.max_reorg_depth))?;
+            effects
+        };
         {
             let mut tx_index = txn.open_table(store::TX_INDEX)?;
             for (position, id) in ids.iter().enumerate() {
