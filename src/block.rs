@@ -92,17 +92,36 @@ pub struct UnsignedHeader {
 impl UnsignedHeader {
     /// Signs the header with the miner's key.
     pub fn sign(self, key: &Keypair) -> Result<BlockHeader, BlockError> {
+        self.check_signer(key)?;
+        let signature = key.sign(SigningDomain::Block, &encode(&self));
+        Ok(BlockHeader {
+            unsigned: self,
+            signature,
+        })
+    }
+
+    /// Signs the header with the miner's key and witness randomness from `rng` (the node's).
+    pub fn sign_with<R: rand_core::RngCore + rand_core::CryptoRng>(
+        self,
+        key: &Keypair,
+        rng: &mut R,
+    ) -> Result<BlockHeader, BlockError> {
+        self.check_signer(key)?;
+        let signature = key.sign_with(SigningDomain::Block, &encode(&self), rng);
+        Ok(BlockHeader {
+            unsigned: self,
+            signature,
+        })
+    }
+
+    fn check_signer(&self, key: &Keypair) -> Result<(), BlockError> {
         if key.public() != self.miner {
             return Err(BlockError::WrongSigner {
                 key: key.public(),
                 miner: self.miner,
             });
         }
-        let signature = key.sign(SigningDomain::Block, &encode(&self));
-        Ok(BlockHeader {
-            unsigned: self,
-            signature,
-        })
+        Ok(())
     }
 }
 

@@ -63,6 +63,10 @@ pub mod tags {
     pub const PLOT_SEGMENT: &[u8] = b"plot-segment";
     /// Per-address retry jitter of the address book (local, not consensus).
     pub const ADDR_JITTER: &[u8] = b"addr-jitter";
+    /// The root seed of a simulated node's generator from a run's seed (local, not consensus).
+    pub const RNG_SEED: &[u8] = b"rng-seed";
+    /// A labelled child of a node's generator (local, not consensus).
+    pub const RNG_DERIVE: &[u8] = b"rng-derive";
 }
 
 type Blake2b256 = blake2::Blake2b<U32>;

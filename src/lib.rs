@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod miner;
 pub mod p2p;
 pub mod plot;
+pub mod rng;
 pub mod state_tree;
 pub mod target;
 pub mod tx;
@@ -39,6 +40,7 @@ pub use encoding::{
 };
 pub use genesis::{Genesis, GenesisConfig};
 pub use hash::Hash;
+pub use rng::NodeRng;
 pub use state_tree::{StateProof, StateTree};
 pub use target::Target;
 pub use tx::{ChainId, Coinbase, CoinbaseOutput, Transfer, UnsignedTransfer};

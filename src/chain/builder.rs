@@ -13,7 +13,7 @@ use crate::limits::{MAX_COINBASE_EXTRA_BYTES, MAX_COINBASE_OUTPUTS, MAX_TRANSFER
 use crate::state_tree::{RedbStore, StateTree};
 use crate::target::Target;
 use crate::tx::{Coinbase, CoinbaseOutput, Transfer};
-use crate::{Amount, Epoch, Height, TimestampMs};
+use crate::{Amount, Epoch, Height, NodeRng, TimestampMs};
 
 /// What a block on a given parent in a given epoch must answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +100,14 @@ impl Chain {
 
     /// Builds and signs a block from `draft` on the tip: the coinbase pays the reward plus the
     /// fees to the payees, and the state root is computed by applying the block in a write
-    /// transaction that is then dropped.
-    pub fn build_block(&self, draft: BlockDraft, key: &Keypair) -> Result<Block, BuildError> {
+    /// transaction that is then dropped. The signature's witness randomness comes from `rng`
+    /// (the node's generator).
+    pub fn build_block(
+        &self,
+        draft: BlockDraft,
+        key: &Keypair,
+        rng: &mut NodeRng,
+    ) -> Result<Block, BuildError> {
         let ctx = draft.context;
         let tip = self.tip_hash();
         if ctx.parent != tip {
@@ -155,7 +161,7 @@ impl Chain {
         };
         unsigned.state_root = self.state_root_after(&block)?;
         block.header = unsigned
-            .sign(key)
+            .sign_with(key, rng)
             .map_err(|_| BuildError::Limit("signing key is not the miner"))?;
         block
             .check_size()

@@ -3,13 +3,13 @@
 
 use super::Chain;
 use super::builder::{BlockDraft, BuildError, MiningContext};
-use crate::Epoch;
 use crate::block::{Block, ProofOfSpace};
 use crate::crypto::{Address, Keypair};
 use crate::genesis::PlotParams;
 use crate::hash::Hash;
 use crate::plot::MemoryPlot;
 use crate::tx::Transfer;
+use crate::{Epoch, NodeRng};
 
 /// Most epochs [`SoloMiner::find_win`] tries before giving up.
 pub const MAX_SEARCH_EPOCHS: u64 = 100_000;
@@ -94,6 +94,8 @@ impl SoloMiner {
                 extra_data: Vec::new(),
             },
             &self.key,
+            // Reproducible signatures: a witness stream per parent, from the key.
+            &mut NodeRng::from_seed(self.key.seed()).derive(&tip.to_string()),
         )
     }
 }

@@ -381,6 +381,7 @@ fn a_losing_score_and_a_stale_median_are_refused() {
                 extra_data: vec![],
             },
             n.miner.key(),
+            &mut crate::NodeRng::from_u64(0),
         )
         .unwrap();
     assert!(matches!(
