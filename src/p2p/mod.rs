@@ -1,5 +1,6 @@
-//! Peer policy as plain state machines: the address book and bans, rate limits, and
-//! misbehaviour scores.
+//! Peer policy as plain state machines: the address book and bans, rate limits, misbehaviour
+//! scores, the connection manager, and one open session's rules (keepalive, idle timeout,
+//! rate limiting, decoding).
 //!
 //! The node's Peer and PeerManager actors own these and feed them the clock; nothing here does
 //! I/O or reads time itself.
@@ -8,8 +9,12 @@ pub mod addr_book;
 pub mod manager;
 pub mod rate_limit;
 pub mod score;
+pub mod session;
 
 pub use addr_book::{AddrBook, AddrBookSnapshot, AddrInfo, BanList, NetGroup, Random};
 pub use manager::{Action, Direction, PeerId, PeerManager, PeerManagerConfig, PeerState};
 pub use rate_limit::{PeerRateLimiter, RateLimit, TokenBucket};
 pub use score::{BAN_THRESHOLD, Misbehavior, PeerScore, Verdict};
+pub use session::{
+    MIN_PERIODIC_INTERVAL_MS, PeerSession, SessionAction, SessionConfig, SessionEnd,
+};
