@@ -16,6 +16,7 @@
 //! deeper than the genesis `max_reorg_depth` are refused.
 
 mod builder;
+pub mod disk;
 pub mod error;
 mod import;
 pub mod index;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use redb::{Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, TableError};
 
 pub use builder::{BlockDraft, BuildError, MiningContext};
+pub use disk::{ChainStorage, MemoryDisk};
 pub use error::{ChainError, ImportError, InvalidBlock};
 pub use index::{BlockIndex, IndexEntry};
 pub use orphans::OrphanPool;
@@ -196,23 +198,49 @@ impl Chain {
     /// not exist. A database of another schema version or network, a damaged file, or one held
     /// by another process is refused before anything is written.
     pub fn open(path: &Path, genesis: Genesis) -> Result<Self, ChainError> {
-        let shown = path.display().to_string();
-        let db = if path.exists() {
-            match Builder::new().open_read_only(path) {
-                Ok(ro) => check_meta(&ro, &shown, &genesis.network_id)?,
-                // Left open by a crash: redb recovers it below; checked again after.
-                Err(DatabaseError::RepairAborted) => {}
-                Err(e) => return Err(open_error(e, &shown)),
+        Self::open_on(ChainStorage::File(path.to_path_buf()), genesis)
+    }
+
+    /// Opens the chain database on `storage` (a file, or the simulator's memory disk) by the
+    /// same rules as [`Chain::open`]: an existing database is checked read-only first.
+    pub fn open_on(storage: ChainStorage, genesis: Genesis) -> Result<Self, ChainError> {
+        let shown = storage.describe();
+        let network = genesis.network_id;
+        let (db, path) = match storage {
+            ChainStorage::File(path) => {
+                let db = if path.exists() {
+                    match Builder::new().open_read_only(&path) {
+                        Ok(ro) => check_meta(&ro, &shown, &network)?,
+                        // Left open by a crash: redb recovers it below; checked again after.
+                        Err(DatabaseError::RepairAborted) => {}
+                        Err(e) => return Err(open_error(e, &shown)),
+                    }
+                    let db = Database::open(&path).map_err(|e| open_error(e, &shown))?;
+                    check_meta(&db, &shown, &network)?;
+                    db
+                } else {
+                    Database::create(&path).map_err(|e| open_error(e, &shown))?
+                };
+                (db, path)
             }
-            let db = Database::open(path).map_err(|e| open_error(e, &shown))?;
-            check_meta(&db, &shown, &genesis.network_id)?;
-            db
-        } else {
-            Database::create(path).map_err(|e| open_error(e, &shown))?
+            ChainStorage::Memory(disk) => {
+                if !disk.is_empty() {
+                    match Builder::new().open_read_only_with_backend(disk.clone()) {
+                        Ok(ro) => check_meta(&ro, &shown, &network)?,
+                        Err(DatabaseError::RepairAborted) => {}
+                        Err(e) => return Err(open_error(e, &shown)),
+                    }
+                }
+                let db = Builder::new()
+                    .create_with_backend(disk)
+                    .map_err(|e| open_error(e, &shown))?;
+                check_meta(&db, &shown, &network)?;
+                (db, PathBuf::from(shown))
+            }
         };
         let mut chain = Self {
             db,
-            path: path.to_path_buf(),
+            path,
             genesis,
             index: BlockIndex::default(),
             main: Vec::new(),

@@ -756,3 +756,30 @@ fn large_blocks_verify_signatures_beside_the_state() {
     );
     assert_eq!(n.chain.account(&friend).unwrap().mature, Amount(70_000));
 }
+
+#[test]
+fn a_memory_disk_keeps_the_chain_across_reopening_and_refuses_another_network() {
+    let disk = MemoryDisk::new("node-0");
+    let chain = Chain::open_on(ChainStorage::Memory(disk.clone()), dev()).unwrap();
+    let mut n = Node {
+        dir: tempfile::tempdir().unwrap(),
+        miner: SoloMiner::new(&chain.genesis().config.plot, Keypair::generate(), 1, 64),
+        chain,
+    };
+    n.mine(5);
+    let tip = n.chain.tip();
+    assert_eq!(tip.height, 5);
+    drop(n.chain);
+    assert!(!disk.is_empty());
+    let before = disk.len_bytes();
+    let err = Chain::open_on(
+        ChainStorage::Memory(disk.clone()),
+        Genesis::builtin("testnet").unwrap(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ChainError::WrongNetwork { .. }), "{err}");
+    assert_eq!(disk.len_bytes(), before);
+    let reopened = Chain::open_on(ChainStorage::Memory(disk), dev()).unwrap();
+    assert_eq!(reopened.tip(), tip);
+    assert_eq!(reopened.block_at(3).unwrap().map(|b| b.header.height), Some(3));
+}
