@@ -3,16 +3,27 @@
 //! templates to the miner.
 //!
 //! Account state lives with ChainState on another thread; the actor asks it for the accounts a
-//! step needs (`GetAccountSnapshots`) and finishes the step when the answer arrives. Steps run
-//! one at a time (`ctx.wait`), so the pool never sees two steps interleaved.
+//! step needs (`GetAccountSnapshots`, and `GetBlock` for a tip change) and finishes the step
+//! when the answers arrive. The two handlers whose step awaits ChainState ([`SubmitTransfer`]
+//! and [`ChainNotification`]) return [`AtomicResponse`], which actix runs with `ctx.wait`:
+//! until the step has finished, the actor handles no other message and polls none of its other
+//! futures (the expiry timer included). So steps run one at a time, in mailbox order, the pool
+//! never sees two steps interleaved, and every step reads accounts fetched after the previous
+//! step changed the pool (an admission cannot apply a snapshot taken before a tip update that
+//! finished in the meantime). The other handlers answer at once and touch the pool only
+//! between steps.
+//!
+//! The price of that order: while a step waits for ChainState, templates and stats wait too,
+//! and messages queue in the mailbox (ChainState's `try_send` of an event fails, and is
+//! counted, when that queue is full). ChainState never waits on this actor, so no cycle forms.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
-    ResponseActFuture, WrapFuture,
+    Actor, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, Message, MessageResult,
+    Recipient, WrapFuture,
 };
 use spacetime::chain::{ChainError, ChainEvent};
 use spacetime::mempool::{AccountSnapshot, Admitted, Mempool, MempoolConfig, MempoolError};
@@ -145,11 +156,12 @@ impl Actor for MempoolActor {
 }
 
 impl Handler<SubmitTransfer> for MempoolActor {
-    type Result = ResponseActFuture<Self, Result<Admitted, SubmitError>>;
+    // Atomic: the pool must not change between the account fetch and the admission.
+    type Result = AtomicResponse<Self, Result<Admitted, SubmitError>>;
     fn handle(&mut self, msg: SubmitTransfer, _: &mut Context<Self>) -> Self::Result {
         let accounts = self.links.accounts.clone();
         let sender = msg.0.from;
-        Box::pin(
+        AtomicResponse::new(Box::pin(
             async move { fetch(&accounts, vec![sender]).await }
                 .into_actor(self)
                 .map(move |fetched, act, _| {
@@ -167,7 +179,7 @@ impl Handler<SubmitTransfer> for MempoolActor {
                     act.gauges();
                     Ok(result?)
                 }),
-        )
+        ))
     }
 }
 
@@ -189,7 +201,9 @@ impl Handler<GetMempoolStats> for MempoolActor {
 }
 
 impl Handler<ChainNotification> for MempoolActor {
-    type Result = ResponseActFuture<Self, ()>;
+    // Atomic: the senders read here, the fetched accounts and the update must all belong to
+    // one pool state, with no admission in between.
+    type Result = AtomicResponse<Self, ()>;
     fn handle(&mut self, msg: ChainNotification, _: &mut Context<Self>) -> Self::Result {
         let (connected, disconnected, reorg): (Vec<Hash>, Vec<Hash>, bool) = match msg.0 {
             ChainEvent::NewTip { hash, .. } => (vec![hash], Vec::new(), false),
@@ -206,7 +220,7 @@ impl Handler<ChainNotification> for MempoolActor {
         } else {
             Vec::new()
         };
-        Box::pin(
+        AtomicResponse::new(Box::pin(
             async move {
                 let get = |hashes: Vec<Hash>| {
                     let blocks = blocks.clone();
@@ -247,6 +261,208 @@ impl Handler<ChainNotification> for MempoolActor {
                 metrics::counter!(REMOVED).increment(removed.len() as u64);
                 act.gauges();
             }),
-        )
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use actix::ResponseFuture;
+    use spacetime::block::{HEADER_VERSION, tx_root};
+    use spacetime::encoding::BoundedVec;
+    use spacetime::{
+        Coinbase, Keypair, ProofOfSpace, PublicKey, Target, UnsignedHeader, UnsignedTransfer,
+    };
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    const CHAIN: ChainId = ChainId(42);
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> u64 {
+            1_700_000_000_000
+        }
+    }
+
+    /// What the fake ChainState knows: accounts (mature, nonce) and blocks at its tip.
+    #[derive(Default)]
+    struct Tip {
+        accounts: HashMap<Address, (Amount, u64)>,
+        blocks: HashMap<Hash, Block>,
+    }
+
+    /// Answers like ChainState, from a [`Tip`] the test changes. The first account query reads
+    /// the tip when it arrives, tells the test, and is answered only when the test opens the
+    /// gate: a reply still in flight while the chain moves on.
+    struct FakeChain {
+        tip: Arc<Mutex<Tip>>,
+        gate: Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>,
+    }
+
+    impl Actor for FakeChain {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<GetAccountSnapshots> for FakeChain {
+        type Result = ResponseFuture<Result<Vec<(Amount, u64)>, ChainError>>;
+        fn handle(&mut self, msg: GetAccountSnapshots, _: &mut Context<Self>) -> Self::Result {
+            let answer: Vec<(Amount, u64)> = {
+                let tip = self.tip.lock().unwrap();
+                msg.0
+                    .iter()
+                    .map(|a| tip.accounts.get(a).copied().unwrap_or_default())
+                    .collect()
+            };
+            let gate = self.gate.take();
+            Box::pin(async move {
+                if let Some((asked, open)) = gate {
+                    asked.send(()).unwrap();
+                    open.await.unwrap();
+                }
+                Ok(answer)
+            })
+        }
+    }
+
+    impl Handler<GetBlock> for FakeChain {
+        type Result = Result<Option<Block>, ChainError>;
+        fn handle(&mut self, msg: GetBlock, _: &mut Context<Self>) -> Self::Result {
+            Ok(self.tip.lock().unwrap().blocks.get(&msg.0).cloned())
+        }
+    }
+
+    /// A block at height 1 by `miner` with `transfers` (only its body matters here).
+    fn block_with(miner: &Keypair, transfers: Vec<Transfer>) -> Block {
+        let coinbase = Coinbase {
+            height: 1,
+            outputs: BoundedVec::new(),
+            miner: miner.public(),
+            extra_data: Default::default(),
+        };
+        let header = UnsignedHeader {
+            version: HEADER_VERSION,
+            height: 1,
+            parent: Hash::ZERO,
+            timestamp_ms: 1_700_000_000_000,
+            epoch: 1,
+            target: Target::from_leading_zero_bits(1),
+            challenge: Hash::ZERO,
+            proof: ProofOfSpace::default(),
+            score: Hash::ZERO,
+            miner: miner.public(),
+            tx_root: tx_root(&coinbase, &transfers),
+            state_root: Hash::ZERO,
+        };
+        Block {
+            header: header.sign(miner).unwrap(),
+            coinbase,
+            transfers: BoundedVec::try_from_vec(transfers).unwrap(),
+        }
+    }
+
+    /// Alice's nonce-0 transfer is submitted; ChainState reads her account (nonce 0), but before
+    /// that answer reaches the pool, a block including the very transfer becomes the tip (nonce
+    /// 1). The tip update must not run in between: it would find nothing to remove, and the
+    /// admission would then put the already-included transfer into the pool for good.
+    #[actix_rt::test]
+    async fn a_tip_update_waits_for_an_admission_in_flight() {
+        let alice = Keypair::from_seed(&[1; 32]);
+        let miner = Keypair::from_seed(&[2; 32]);
+        let tx = UnsignedTransfer {
+            from: alice.public(),
+            to: PublicKey([7; 32]),
+            amount: Amount(1_000),
+            fee: Amount(10),
+            nonce: 0,
+            chain_id: CHAIN,
+        }
+        .sign(&alice)
+        .unwrap();
+        let block = block_with(&miner, vec![tx.clone()]);
+        let hash = block.hash();
+
+        let tip = Arc::new(Mutex::new(Tip::default()));
+        tip.lock()
+            .unwrap()
+            .accounts
+            .insert(alice.public(), (Amount(1_000_000), 0));
+        let (asked_tx, asked) = oneshot::channel();
+        let (open, open_rx) = oneshot::channel();
+        let chain = FakeChain {
+            tip: tip.clone(),
+            gate: Some((asked_tx, open_rx)),
+        }
+        .start();
+        let links = MempoolLinks {
+            accounts: chain.clone().recipient(),
+            blocks: chain.recipient(),
+        };
+        let mempool =
+            MempoolActor::new(MempoolConfig::default(), CHAIN, Arc::new(FixedClock), links).start();
+
+        // The submission's account query has been read (nonce 0); its answer is held back.
+        let submitted = mempool.send(SubmitTransfer(tx.clone()));
+        asked.await.unwrap();
+
+        // Meanwhile ChainState imports the block: alice's transfer is spent, her nonce is 1.
+        {
+            let mut tip = tip.lock().unwrap();
+            tip.accounts
+                .insert(alice.public(), (Amount(1_000_000 - 1_010), 1));
+            tip.blocks.insert(hash, block);
+        }
+        let mut followed =
+            Box::pin(mempool.send(ChainNotification(ChainEvent::NewTip { hash, height: 1 })));
+        // Give the tip update every chance to run ahead of the held answer (every other answer
+        // comes at once); a serialised actor does not start it before the admission is done.
+        let mut ran_ahead = false;
+        for _ in 0..100 {
+            tokio::select! {
+                biased;
+                done = &mut followed => {
+                    done.unwrap();
+                    ran_ahead = true;
+                    break;
+                }
+                () = tokio::task::yield_now() => {}
+            }
+        }
+
+        open.send(()).unwrap();
+        let admitted = submitted.await.unwrap().unwrap();
+        assert_eq!(admitted.id, tx.id());
+        if !ran_ahead {
+            followed.await.unwrap();
+        }
+
+        let template = mempool
+            .send(GetTemplate {
+                max_count: 10,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .unwrap();
+        let stale: Vec<Hash> = template.iter().map(Transfer::id).collect();
+        assert!(
+            stale.is_empty(),
+            "the pool holds transfers the tip already includes: {stale:?}"
+        );
+        let stats = mempool.send(GetMempoolStats).await.unwrap();
+        assert_eq!(
+            stats,
+            MempoolStats {
+                transfers: 0,
+                bytes: 0
+            }
+        );
+        assert!(
+            !ran_ahead,
+            "the tip update ran while an admission waited for its accounts"
+        );
     }
 }
