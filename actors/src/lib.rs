@@ -17,4 +17,6 @@ pub mod net;
 pub mod node;
 pub mod p2p;
 pub mod plots;
+pub mod seams;
+pub mod spawn;
 pub mod textfile;

@@ -7,7 +7,7 @@
 //! epoch, and follows tip changes through ChainState's events.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, ResponseActFuture, WrapFuture,
@@ -18,6 +18,7 @@ use spacetime::genesis::NetworkParams;
 use spacetime::limits::{MAX_BLOCK_BYTES, MAX_TRANSFERS_PER_BLOCK};
 use spacetime::miner::{MinerAction, MinerInput, MinerState, MinerTip};
 use spacetime::{Address, Epoch, Hash, Keypair};
+use tokio::time::Instant;
 
 use crate::chain::{BuildAndImport, ChainNotification, GetMiningContext, GetTip};
 use crate::clock::Clock;

@@ -1,25 +1,31 @@
 //! The ChainState actor: owns the chain database on its own thread, imports blocks, answers
 //! queries and publishes NewTip / Reorg events.
 //!
-//! The rules are in [`spacetime::chain::Chain`]; this actor only routes messages to it. It runs
-//! on a dedicated arbiter (its own thread), so block validation, batch signature checks and
-//! redb commits never block the arbiters that run the network. Block bytes from peers are
-//! decoded here too ([`ImportBlockBytes`]), off the network threads.
+//! The rules are in [`spacetime::chain::Chain`]; this actor only routes messages to it. In
+//! production it runs on a dedicated arbiter (its own thread), so block validation, batch
+//! signature checks and redb commits never block the arbiters that run the network; in the
+//! simulator it runs inline ([`Spawner`]) and each import is charged its modelled virtual cost.
+//! Block bytes from peers are decoded here too ([`ImportBlockBytes`]), off the network threads.
 
 pub mod blockfile;
 pub mod metrics;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix::{Actor, ActorContext, Arbiter, Context, Handler, Message, Recipient};
+use actix::{
+    Actor, ActorContext, Arbiter, AsyncContext, Context, Handler, Message, Recipient, WrapFuture,
+};
 use spacetime::chain::{
     AccountState, BlockDraft, BuildError, Chain, ChainError, ChainEvent, ImportError, Imported,
     MiningContext, SupplyRow, Tip,
 };
-use spacetime::{Address, Block, BlockHeader, DecodeError, Epoch, Hash, Height, Keypair, decode};
+use spacetime::{
+    Address, Block, BlockHeader, DecodeError, Epoch, Hash, Height, Keypair, NodeRng, decode,
+};
+use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::spawn::{CostModel, Spawner};
 
 /// A chain event delivered to subscribers.
 #[derive(Debug, Clone, Message)]
@@ -148,6 +154,10 @@ pub struct StopChain;
 pub struct ChainState {
     chain: Chain,
     clock: Arc<dyn Clock>,
+    /// Witness randomness for the blocks this node signs.
+    rng: NodeRng,
+    /// Virtual time charged per import (zero outside the simulator).
+    costs: CostModel,
     subscribers: Vec<Recipient<ChainNotification>>,
 }
 
@@ -160,38 +170,74 @@ impl Actor for ChainState {
     }
 }
 
-/// A running ChainState actor and the thread it runs on.
+/// A running ChainState actor and the thread it runs on, if it has its own.
 pub struct ChainStateHandle {
     /// Its address.
     pub addr: actix::Addr<ChainState>,
-    arbiter: Arbiter,
+    arbiter: Option<Arbiter>,
 }
 
 impl ChainStateHandle {
     /// Stops the actor (closing the database cleanly) and its thread.
     pub async fn stop(self) {
         let _ = self.addr.send(StopChain).await;
-        self.arbiter.stop();
-        let _ = self.arbiter.join();
+        if let Some(arbiter) = self.arbiter {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
     }
 }
 
 impl ChainState {
-    /// Starts the actor on a new arbiter thread, owning `chain`.
-    pub fn start_on_own_thread(mut chain: Chain, clock: Arc<dyn Clock>) -> ChainStateHandle {
-        chain.set_parallel_signatures(true);
-        let arbiter = Arbiter::new();
-        let addr = ChainState::start_in_arbiter(&arbiter.handle(), move |_| ChainState {
+    /// Starts the actor owning `chain`: on a new arbiter thread in production (with the
+    /// parallel signature check), inline on the current arbiter in the simulator.
+    pub fn start(
+        mut chain: Chain,
+        clock: Arc<dyn Clock>,
+        rng: NodeRng,
+        spawner: &Spawner,
+    ) -> ChainStateHandle {
+        let costs = spawner.costs();
+        let make = move |chain| ChainState {
             chain,
             clock,
+            rng,
+            costs,
             subscribers: Vec::new(),
-        });
-        ChainStateHandle { addr, arbiter }
+        };
+        if spawner.is_inline() {
+            let addr = make(chain).start();
+            return ChainStateHandle {
+                addr,
+                arbiter: None,
+            };
+        }
+        chain.set_parallel_signatures(true);
+        let arbiter = Arbiter::new();
+        let addr = ChainState::start_in_arbiter(&arbiter.handle(), move |_| make(chain));
+        ChainStateHandle {
+            addr,
+            arbiter: Some(arbiter),
+        }
     }
 
-    fn import(&mut self, block: Block) -> Result<Imported, ImportError> {
+    /// Starts the actor on a new arbiter thread, owning `chain` (tools and tests).
+    pub fn start_on_own_thread(
+        chain: Chain,
+        clock: Arc<dyn Clock>,
+        rng: NodeRng,
+    ) -> ChainStateHandle {
+        Self::start(chain, clock, rng, &Spawner::Threads)
+    }
+
+    fn import(&mut self, block: Block, ctx: &mut Context<Self>) -> Result<Imported, ImportError> {
         let started = Instant::now();
+        let cost = self.costs.block(block.transfers.len());
         let result = self.chain.import(block, self.clock.now_ms());
+        if !cost.is_zero() {
+            // The simulator's model of a busy CPU: nothing else is handled meanwhile.
+            ctx.wait(tokio::time::sleep(cost).into_actor(self));
+        }
         match &result {
             Ok(imported) => {
                 metrics::imported(imported, started.elapsed());
@@ -219,16 +265,16 @@ impl ChainState {
 
 impl Handler<ImportBlock> for ChainState {
     type Result = Result<Imported, ImportError>;
-    fn handle(&mut self, msg: ImportBlock, _: &mut Context<Self>) -> Self::Result {
-        self.import(msg.0)
+    fn handle(&mut self, msg: ImportBlock, ctx: &mut Context<Self>) -> Self::Result {
+        self.import(msg.0, ctx)
     }
 }
 
 impl Handler<ImportBlockBytes> for ChainState {
     type Result = Result<Imported, ImportBytesError>;
-    fn handle(&mut self, msg: ImportBlockBytes, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ImportBlockBytes, ctx: &mut Context<Self>) -> Self::Result {
         let block = decode::<Block>(&msg.0)?;
-        Ok(self.import(block)?)
+        Ok(self.import(block, ctx)?)
     }
 }
 
@@ -298,12 +344,12 @@ impl Handler<GetMiningContext> for ChainState {
 
 impl Handler<BuildAndImport> for ChainState {
     type Result = Result<MinedBlock, MineError>;
-    fn handle(&mut self, msg: BuildAndImport, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: BuildAndImport, ctx: &mut Context<Self>) -> Self::Result {
         let mut draft = msg.draft;
         // A template can lag the tip by an event: drop the transfers the tip no longer accepts
         // (each try names the first bad one) rather than lose the block.
         let block = loop {
-            match self.chain.build_block(draft.clone(), &msg.key) {
+            match self.chain.build_block(draft.clone(), &msg.key, &mut self.rng) {
                 Ok(block) => break block,
                 Err(BuildError::Invalid(reason)) if !draft.transfers.is_empty() => {
                     match transfer_index(&reason) {
@@ -317,7 +363,7 @@ impl Handler<BuildAndImport> for ChainState {
                 Err(e) => return Err(e.into()),
             }
         };
-        let imported = self.import(block.clone())?;
+        let imported = self.import(block.clone(), ctx)?;
         Ok(MinedBlock { block, imported })
     }
 }

@@ -5,7 +5,7 @@ mod hello;
 mod noise;
 mod transport;
 
-pub use hello::{HelloError, exchange_hello, refuse};
+pub use hello::{DISCONNECT_SEND_TIMEOUT, HelloError, exchange_hello, refuse};
 pub use noise::{
     MAX_NOISE_MESSAGE, NOISE_PARAMS, PROLOGUE, Role, Session, StaticKey, Traffic, TransportError,
     handshake,

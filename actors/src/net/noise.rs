@@ -1,4 +1,5 @@
-//! Noise_XX sessions over TCP: the handshake, then encrypted app frames.
+//! Noise_XX sessions over any [`Stream`] (TCP, or the simulator's in-memory links): the
+//! handshake, then encrypted app frames.
 //!
 //! On the wire every Noise message, handshake or transport, is preceded by its length as two
 //! bytes big-endian (the Noise specification's framing), and the prologue is
@@ -7,14 +8,19 @@
 //! 65,535 bytes.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use spacetime::Hash;
+use snow::resolvers::{CryptoResolver, DefaultResolver};
+use snow::types::{Cipher, Dh, Hash as NoiseHash, Random};
+use snow::params::{CipherChoice, DHChoice, HashChoice};
 use spacetime::wire::{
     Frame, FrameDecoder, FrameError, MAX_NOISE_PLAINTEXT, Message, encode_frame_into,
 };
+use spacetime::{Hash, NodeRng};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use super::transport::{BoxStream, Stream};
 
 /// The Noise protocol name.
 pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -67,6 +73,12 @@ impl StaticKey {
         Ok(Self::from_private(private))
     }
 
+    /// A fresh key from the node's generator (seeded from the OS in production, from the run's
+    /// seed in the simulator).
+    pub fn generate_with(rng: &mut NodeRng) -> Self {
+        Self::from_private(rng.bytes32())
+    }
+
     /// The key pair of a private key; any 32 bytes are one (X25519 clamps inside the DH).
     pub fn from_private(private: [u8; 32]) -> Self {
         Self {
@@ -99,6 +111,42 @@ impl std::fmt::Debug for StaticKey {
 
 fn params() -> Result<snow::params::NoiseParams, TransportError> {
     NOISE_PARAMS.parse().map_err(TransportError::from)
+}
+
+/// snow's primitives with the ephemeral key drawn from a given generator instead of the OS, so
+/// the node's seeded generator decides every byte of a handshake. It yields its generator once:
+/// a second request (never made by snow for one handshake) gets none rather than a repeat.
+struct SeededResolver {
+    rng: Mutex<Option<NodeRng>>,
+}
+
+/// A [`NodeRng`] as snow's randomness.
+struct SnowRng(NodeRng);
+
+impl Random for SnowRng {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+        rand_core::RngCore::fill_bytes(&mut self.0, dest);
+        Ok(())
+    }
+}
+
+impl CryptoResolver for SeededResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+        let rng = self.rng.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some(Box::new(SnowRng(rng)))
+    }
+
+    fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+        DefaultResolver.resolve_dh(choice)
+    }
+
+    fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn NoiseHash>> {
+        DefaultResolver.resolve_hash(choice)
+    }
+
+    fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+        DefaultResolver.resolve_cipher(choice)
+    }
 }
 
 /// Socket read buffer: several small Noise messages per `read` syscall, and always room for
@@ -152,15 +200,21 @@ pub enum Role {
     Responder,
 }
 
-/// Runs the Noise_XX handshake on `stream`, within `timeout`.
+/// Runs the Noise_XX handshake on `stream`, within `timeout`; the ephemeral key comes from
+/// `rng` (a child of the node's generator, one per handshake).
 pub async fn handshake(
-    mut stream: TcpStream,
+    stream: impl Stream,
     key: &StaticKey,
     role: Role,
     timeout: Duration,
+    rng: NodeRng,
 ) -> Result<Session, TransportError> {
+    let mut stream: BoxStream = Box::new(stream);
     let run = async {
-        let builder = snow::Builder::new(params()?)
+        let resolver = SeededResolver {
+            rng: Mutex::new(Some(rng)),
+        };
+        let builder = snow::Builder::with_resolver(params()?, Box::new(resolver))
             .local_private_key(&key.private)?
             .prologue(PROLOGUE)?;
         let mut state = match role {
@@ -208,7 +262,7 @@ pub struct Traffic {
 
 /// An established, encrypted session with a peer.
 pub struct Session {
-    stream: TcpStream,
+    stream: BoxStream,
     noise: snow::TransportState,
     remote_static: [u8; 32],
     decoder: FrameDecoder,
@@ -231,7 +285,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(stream: TcpStream, noise: snow::TransportState, remote_static: [u8; 32]) -> Self {
+    fn new(stream: BoxStream, noise: snow::TransportState, remote_static: [u8; 32]) -> Self {
         Self {
             stream,
             noise,
@@ -398,9 +452,11 @@ impl Session {
 }
 
 impl StaticKey {
-    /// Loads the node key at `path`, or creates one there (mode 0600) on first run.
+    /// Loads the node key at `path`, or creates one there (mode 0600) on first run from the
+    /// node's generator.
     pub fn load_or_create(
         path: &std::path::Path,
+        rng: &mut NodeRng,
     ) -> Result<Self, spacetime::keyfile::KeyFileError> {
         use spacetime::keyfile::{KeyFileError, read_node_key_file, write_node_key_file};
         match read_node_key_file(path) {
@@ -408,7 +464,7 @@ impl StaticKey {
             Err(KeyFileError::Read { error, .. })
                 if error.kind() == std::io::ErrorKind::NotFound =>
             {
-                let private = random_private()?;
+                let private = rng.bytes32();
                 match write_node_key_file(path, &private, false) {
                     Ok(()) => Ok(Self::from_private(private)),
                     // Another process created it first: use theirs.
@@ -421,13 +477,4 @@ impl StaticKey {
             Err(e) => Err(e),
         }
     }
-}
-
-/// 32 random bytes from the OS, through snow's key generation.
-fn random_private() -> Result<[u8; 32], spacetime::keyfile::KeyFileError> {
-    let key = StaticKey::generate().map_err(|e| spacetime::keyfile::KeyFileError::Write {
-        path: std::path::PathBuf::new(),
-        error: std::io::Error::other(e.to_string()),
-    })?;
-    Ok(key.private)
 }

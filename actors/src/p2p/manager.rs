@@ -1,5 +1,6 @@
 //! The PeerManager actor: owns the peer manager state machine, the listener's inbound
-//! connections, dialling, and one task per session. It persists the address book and bans.
+//! connections, dialling through the node's transport, and one task per session. It persists
+//! the address book and bans, and publishes peer events to subscribers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,23 +10,25 @@ use std::time::Duration;
 
 use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
+    Recipient,
 };
 use spacetime::p2p::{
-    Action, AddrBook, BanList, Direction, Misbehavior, PeerId, PeerManager, PeerManagerConfig,
-    Random,
+    Action, AddrBook, BanList, Direction, PeerId, PeerManager, PeerManagerConfig, Random,
 };
 use spacetime::wire::{
     DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, PeerAddr, PeerList,
     capabilities,
 };
-use spacetime::{BoundedString, BoundedVec, Hash, Height};
-use tokio::net::{TcpListener, TcpStream};
+use spacetime::{BoundedString, BoundedVec, Hash, Height, NodeRng};
 use tokio::sync::mpsc;
 
-use super::peer::{self, Outgoing, PeerTask, Timeouts};
+use super::events::{Outgoing, PeerEvent, PeerNotification, SessionEvent};
+use super::peer::{self, PeerTask, Timeouts};
 use super::store::{self, BANS_FILE, Loaded, PEERS_FILE};
 use crate::clock::Clock;
-use crate::net::{Role, StaticKey};
+use crate::net::{BoxStream, Role, StaticKey, Transport};
+use crate::seams::Seams;
+use crate::spawn::Spawner;
 
 /// Messages a peer's outgoing queue holds before the peer counts as too slow.
 const OUTGOING_QUEUE: usize = 256;
@@ -107,26 +110,29 @@ pub struct Network {
     pub node_id: Hash,
 }
 
-/// Starts the network layer on the current actix system.
+/// Starts the network layer on the current actix system, reaching peers through the seams'
+/// transport.
 pub async fn start(
     config: NetworkConfig,
     key: StaticKey,
     network_id: Hash,
     tip: ChainTip,
-    clock: Arc<dyn Clock>,
+    seams: &Seams,
 ) -> Result<Network, NetworkError> {
-    let listener = match config.listen {
+    let mut listener = match config.listen {
         Some(addr) => Some(
-            TcpListener::bind(addr)
+            seams
+                .transport
+                .listen(addr)
                 .await
                 .map_err(|error| NetworkError::Bind { addr, error })?,
         ),
         None => None,
     };
-    let listening = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let listening = listener.as_ref().map(|l| l.local_addr());
     let (book, bans) = load_state(config.data_dir.as_deref());
     let node_id = key.node_id();
-    let seed = u64::from_le_bytes(node_id.0[..8].try_into().unwrap_or([0; 8])) ^ clock.now_ms();
+    let clock = seams.clock.clone();
     let mut core = PeerManager::new(config.peers.clone(), book, bans);
     if let Some(addr) = listening
         && !addr.ip().is_unspecified()
@@ -147,18 +153,24 @@ pub async fn start(
         listen_port: listening.map_or(0, |a| a.port()),
         handles: BTreeMap::new(),
         clock,
-        rng: XorShift(seed | 1),
+        rng: seams.rng_for("peers"),
+        transport: seams.transport.clone(),
+        spawner: seams.spawner.clone(),
         config,
         stop: stop_tx,
+        subscribers: Vec::new(),
         last_peer_exchange_ms: 0,
         last_persist_ms: clock_now,
     };
     let manager = actor.start();
-    if let Some(listener) = listener {
+    if let Some(mut listener) = listener.take() {
         let manager = manager.clone();
         actix_rt::spawn(async move {
             loop {
                 tokio::select! {
+                    biased;
+                    // The manager stopped: release the port.
+                    _ = stop_rx.changed() => return,
                     accepted = listener.accept() => match accepted {
                         // A full mailbox drops the connection: the peer may retry later.
                         Ok((stream, addr)) => drop(manager.try_send(Inbound { stream, addr })),
@@ -167,8 +179,6 @@ pub async fn start(
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     },
-                    // The manager stopped: release the port.
-                    _ = stop_rx.changed() => return,
                 }
             }
         });
@@ -209,19 +219,6 @@ fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList) {
     (book, bans)
 }
 
-/// A small seeded generator for dial choices.
-#[derive(Debug)]
-struct XorShift(u64);
-
-impl Random for XorShift {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// A live session as the manager sees it.
 #[derive(Debug)]
 struct PeerHandle {
@@ -242,9 +239,14 @@ pub struct PeerManagerActor {
     listen_port: u16,
     handles: BTreeMap<PeerId, PeerHandle>,
     clock: Arc<dyn Clock>,
-    rng: XorShift,
+    /// Dial choices and each session's share of randomness.
+    rng: NodeRng,
+    transport: Arc<dyn Transport>,
+    spawner: Spawner,
     /// Tells the accept loop to stop.
     stop: tokio::sync::watch::Sender<bool>,
+    /// Who hears of peers connecting and leaving.
+    subscribers: Vec<Recipient<PeerNotification>>,
     /// When we last asked a peer for addresses because slots were unfilled.
     last_peer_exchange_ms: u64,
     /// When the address book and bans were last saved.
@@ -326,8 +328,9 @@ impl PeerManagerActor {
         match action {
             Action::Dial(addr) => {
                 let me = ctx.address();
+                let dial = self.transport.dial(addr);
                 actix_rt::spawn(async move {
-                    let result = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await;
+                    let result = tokio::time::timeout(DIAL_TIMEOUT, dial).await;
                     let message = match result {
                         Ok(Ok(stream)) => Dialed {
                             addr,
@@ -349,7 +352,7 @@ impl PeerManagerActor {
     fn spawn_peer(
         &mut self,
         id: PeerId,
-        stream: TcpStream,
+        stream: BoxStream,
         addr: SocketAddr,
         role: Role,
         ctx: &mut Context<Self>,
@@ -376,9 +379,10 @@ impl PeerManagerActor {
             key: self.key.clone(),
             local: self.local,
             hello: self.our_hello(),
-            manager: ctx.address(),
+            events: ctx.address().recipient(),
             clock: self.clock.clone(),
             timeouts: self.config.timeouts,
+            rng: self.rng.split(),
         };
         actix_rt::spawn(peer::run(task, stream, rx));
     }
@@ -413,13 +417,22 @@ impl PeerManagerActor {
         if files.is_empty() {
             return;
         }
-        tokio::task::spawn_blocking(move || {
+        self.spawner.detach(move || {
             for (path, bytes) in files {
                 if let Err(e) = store::save_bytes(&path, &bytes) {
                     tracing::warn!("{e}");
                 }
             }
         });
+    }
+
+    fn publish(&mut self, event: PeerEvent) {
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            if s.try_send(PeerNotification(event.clone())).is_err() {
+                super::metrics::dropped();
+            }
+        }
     }
 
     fn snapshots(&self) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -440,7 +453,7 @@ impl PeerManagerActor {
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
 pub(crate) struct Inbound {
-    stream: TcpStream,
+    stream: BoxStream,
     addr: SocketAddr,
 }
 
@@ -464,7 +477,7 @@ impl Handler<Inbound> for PeerManagerActor {
 #[rtype(result = "()")]
 pub(crate) struct Dialed {
     addr: SocketAddr,
-    stream: Option<TcpStream>,
+    stream: Option<BoxStream>,
 }
 
 impl Handler<Dialed> for PeerManagerActor {
@@ -493,137 +506,142 @@ impl Handler<Tick> for PeerManagerActor {
     }
 }
 
-/// A session completed its handshake and Hello.
-#[derive(ActixMessage)]
-#[rtype(result = "()")]
-pub(crate) struct PeerUp {
-    pub id: PeerId,
-    pub hello: Hello,
+impl Handler<SessionEvent> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, event: SessionEvent, ctx: &mut Context<Self>) {
+        match event {
+            SessionEvent::Up { id, hello } => self.on_up(id, hello),
+            SessionEvent::Down {
+                id,
+                reason,
+                self_connection,
+            } => self.on_down(id, reason, self_connection),
+            SessionEvent::Misbehaved { id, what } => {
+                tracing::debug!(peer = id.0, ?what, "misbehaviour");
+                if let Some(action) = self.core.on_misbehavior(id, what, self.clock.now_ms()) {
+                    super::metrics::banned();
+                    self.apply(action, ctx);
+                    self.persist_in_background();
+                }
+            }
+            SessionEvent::Latency { id, rtt_ms } => {
+                super::metrics::latency(rtt_ms);
+                self.core.on_latency(id, rtt_ms);
+                if let Some(h) = self.handles.get_mut(&id) {
+                    h.latency_ms = Some(rtt_ms);
+                }
+                self.publish(PeerEvent::Latency { id, rtt_ms });
+            }
+            SessionEvent::Message { id, message } => self.on_message(id, message),
+        }
+    }
 }
 
-impl Handler<PeerUp> for PeerManagerActor {
-    type Result = ();
-    fn handle(&mut self, msg: PeerUp, _: &mut Context<Self>) {
+impl PeerManagerActor {
+    /// A session completed its handshake and Hello.
+    fn on_up(&mut self, id: PeerId, hello: Hello) {
         let now = self.clock.now_ms();
-        let hello = msg.hello;
         match self.core.on_hello(
-            msg.id,
+            id,
             hello.node_id,
             hello.capabilities,
             hello.listen_port,
             now,
         ) {
             Ok(()) => {
-                if let Some(handle) = self.handles.get_mut(&msg.id) {
-                    super::metrics::peer_up(handle.direction);
-                    handle.hello = Some(hello);
-                }
+                let Some(handle) = self.handles.get_mut(&id) else {
+                    return;
+                };
+                super::metrics::peer_up(handle.direction);
+                let event = PeerEvent::Connected {
+                    id,
+                    node_id: hello.node_id,
+                    addr: handle.addr,
+                    direction: handle.direction,
+                    best_height: hello.best_height,
+                };
+                handle.hello = Some(hello);
+                self.publish(event);
                 // Learn addresses from every new peer.
-                self.send(msg.id, Message::RequestPeers);
+                self.send(id, Message::RequestPeers);
             }
             Err(reason) => {
-                if let Some(handle) = self.handles.get(&msg.id) {
+                if let Some(handle) = self.handles.get(&id) {
                     let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
                 }
             }
         }
     }
-}
 
-/// A session ended.
-#[derive(ActixMessage)]
-#[rtype(result = "()")]
-pub(crate) struct PeerDown {
-    pub id: PeerId,
-    pub reason: String,
-    /// The session reached this node itself.
-    pub self_connection: bool,
-}
-
-impl Handler<PeerDown> for PeerManagerActor {
-    type Result = ();
-    fn handle(&mut self, msg: PeerDown, _: &mut Context<Self>) {
-        let Some(handle) = self.handles.remove(&msg.id) else {
+    /// A session ended.
+    fn on_down(&mut self, id: PeerId, reason: String, self_connection: bool) {
+        let Some(handle) = self.handles.remove(&id) else {
             return;
         };
-        if handle.hello.is_some() {
+        tracing::debug!(peer = id.0, addr = %handle.addr, %reason, "session ended");
+        if let Some(hello) = &handle.hello {
             super::metrics::peer_down(handle.direction);
+            self.publish(PeerEvent::Disconnected {
+                id,
+                node_id: hello.node_id,
+                reason,
+            });
         }
-        tracing::debug!(peer = msg.id.0, addr = %handle.addr, reason = %msg.reason, "session ended");
         let now = self.clock.now_ms();
-        if msg.self_connection && handle.direction == Direction::Outbound {
+        if self_connection && handle.direction == Direction::Outbound {
             // The address we dialled is ourselves: never again.
             self.core.add_local_addr(handle.addr);
         } else if handle.hello.is_none() && handle.direction == Direction::Outbound {
             self.core.on_dial_failed(handle.addr, now);
         }
-        self.core.on_disconnected(msg.id);
+        self.core.on_disconnected(id);
+    }
+
+    /// A message from a peer.
+    fn on_message(&mut self, id: PeerId, message: Message) {
+        let now = self.clock.now_ms();
+        match message {
+            Message::RequestPeers => {
+                let peers: Vec<PeerAddr> = self
+                    .core
+                    .book()
+                    .gossip(
+                        now,
+                        GOSSIP_MAX_AGE_MS,
+                        spacetime::wire::MAX_PEERS_PER_MESSAGE,
+                    )
+                    .into_iter()
+                    .map(|i| PeerAddr {
+                        ip: i.addr.ip(),
+                        port: i.addr.port(),
+                        capabilities: i.capabilities,
+                        last_seen_ms: i.last_seen_ms,
+                    })
+                    .collect();
+                let list = PeerList {
+                    peers: BoundedVec::try_from_vec(peers).unwrap_or_default(),
+                };
+                self.send(id, Message::PeerList(list));
+            }
+            Message::PeerList(list) => self.core.on_peer_list(&list.peers, now),
+            other => {
+                // Chain and mempool messages go to their actors once those exist.
+                super::metrics::dropped();
+                tracing::trace!(peer = id.0, kind = other.kind().name(), "no subscriber");
+            }
+        }
     }
 }
 
-/// Something a session reports.
+/// Receive every [`PeerEvent`] from now on.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
-pub(crate) enum PeerEvent {
-    /// A message for the node.
-    Message { id: PeerId, message: Message },
-    /// A protocol violation.
-    Misbehaved { id: PeerId, what: Misbehavior },
-    /// A ping round trip.
-    Latency { id: PeerId, rtt_ms: u64 },
-}
+pub struct SubscribePeers(pub Recipient<PeerNotification>);
 
-impl Handler<PeerEvent> for PeerManagerActor {
+impl Handler<SubscribePeers> for PeerManagerActor {
     type Result = ();
-    fn handle(&mut self, event: PeerEvent, ctx: &mut Context<Self>) {
-        let now = self.clock.now_ms();
-        match event {
-            PeerEvent::Misbehaved { id, what } => {
-                tracing::debug!(peer = id.0, ?what, "misbehaviour");
-                if let Some(action) = self.core.on_misbehavior(id, what, now) {
-                    super::metrics::banned();
-                    self.apply(action, ctx);
-                    self.persist_in_background();
-                }
-            }
-            PeerEvent::Latency { id, rtt_ms } => {
-                super::metrics::latency(rtt_ms);
-                self.core.on_latency(id, rtt_ms);
-                if let Some(h) = self.handles.get_mut(&id) {
-                    h.latency_ms = Some(rtt_ms);
-                }
-            }
-            PeerEvent::Message { id, message } => match message {
-                Message::RequestPeers => {
-                    let peers: Vec<PeerAddr> = self
-                        .core
-                        .book()
-                        .gossip(
-                            now,
-                            GOSSIP_MAX_AGE_MS,
-                            spacetime::wire::MAX_PEERS_PER_MESSAGE,
-                        )
-                        .into_iter()
-                        .map(|i| PeerAddr {
-                            ip: i.addr.ip(),
-                            port: i.addr.port(),
-                            capabilities: i.capabilities,
-                            last_seen_ms: i.last_seen_ms,
-                        })
-                        .collect();
-                    let list = PeerList {
-                        peers: BoundedVec::try_from_vec(peers).unwrap_or_default(),
-                    };
-                    self.send(id, Message::PeerList(list));
-                }
-                Message::PeerList(list) => self.core.on_peer_list(&list.peers, now),
-                other => {
-                    // Chain and mempool messages go to their actors once those exist.
-                    super::metrics::dropped();
-                    tracing::trace!(peer = id.0, kind = other.kind().name(), "no subscriber");
-                }
-            },
-        }
+    fn handle(&mut self, msg: SubscribePeers, _: &mut Context<Self>) {
+        self.subscribers.push(msg.0);
     }
 }
 

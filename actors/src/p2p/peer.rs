@@ -1,34 +1,32 @@
-//! One task per peer session: handshake, Hello, then a loop that reads frames, enforces the
-//! peer's rate limits, answers pings, and writes what the manager queues for it.
+//! One task per peer session: the handshake and Hello, then a thin driver of the session's
+//! rules ([`PeerSession`]): it reads frames, sleeps until the session's next timeout, writes
+//! what the session and the manager queue, and reports to the manager.
 //!
-//! The task owns the socket and the Noise session; it talks to the PeerManager actor only by
-//! messages, and reports every protocol violation so the manager can score and ban.
+//! The task owns the byte stream and the Noise session; it talks to the PeerManager only
+//! through a `Recipient` of [`SessionEvent`]s, and reports every protocol violation so the
+//! manager can score and ban.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
-use spacetime::p2p::{Misbehavior, PeerId, PeerRateLimiter};
-use spacetime::wire::{DisconnectReason, Hello, LocalHello, Message, Ping};
-use tokio::net::TcpStream;
+use actix::Recipient;
+use spacetime::NodeRng;
+use spacetime::p2p::{
+    MIN_PERIODIC_INTERVAL_MS, Misbehavior, PeerId, PeerSession, SessionAction, SessionConfig,
+};
+use spacetime::wire::{DisconnectReason, Hello, LocalHello};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::manager::{PeerDown, PeerEvent, PeerManagerActor, PeerUp};
+use super::events::{Outgoing, SessionEvent};
 use crate::clock::Clock;
-use crate::net::{HelloError, Role, Session, StaticKey, exchange_hello, handshake};
-
-/// What the manager asks a peer task to do.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// Send a message.
-    Send(Box<Message>),
-    /// Send `Disconnect` with this reason and end the session.
-    Disconnect(DisconnectReason),
-}
+use crate::net::{
+    BoxStream, HelloError, Role, Session, StaticKey, TransportError, exchange_hello, handshake,
+};
 
 /// The shortest interval between periodic messages a node sends one peer (pings, address
 /// requests): the default limits allow one per second after a burst.
-pub const MIN_PERIODIC_INTERVAL: Duration = Duration::from_secs(1);
+pub const MIN_PERIODIC_INTERVAL: Duration = Duration::from_millis(MIN_PERIODIC_INTERVAL_MS);
 
 /// Timing of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +49,17 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The session rules' timing.
+    fn session(&self) -> SessionConfig {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        SessionConfig {
+            ping_interval_ms: ms(self.ping_interval),
+            idle_ms: ms(self.idle),
+        }
+    }
+}
+
 /// Everything a peer task needs.
 pub(crate) struct PeerTask {
     pub id: PeerId,
@@ -58,27 +67,29 @@ pub(crate) struct PeerTask {
     pub key: Arc<StaticKey>,
     pub local: LocalHello,
     pub hello: Hello,
-    pub manager: Addr<PeerManagerActor>,
+    pub events: Recipient<SessionEvent>,
     pub clock: Arc<dyn Clock>,
     pub timeouts: Timeouts,
+    /// This session's share of the node's generator (the handshake's ephemeral key).
+    pub rng: NodeRng,
 }
 
 /// Runs a session to its end, then tells the manager.
-pub(crate) async fn run(task: PeerTask, stream: TcpStream, outgoing: mpsc::Receiver<Outgoing>) {
-    let manager = task.manager.clone();
+pub(crate) async fn run(task: PeerTask, stream: BoxStream, outgoing: mpsc::Receiver<Outgoing>) {
+    let events = task.events.clone();
     let id = task.id;
     let (reason, self_connection) = match open(&task, stream).await {
         Ok((session, theirs)) => (serve(task, session, theirs, outgoing).await, false),
         Err(ended) => ended,
     };
     // The session is over; the manager must hear of it even if its mailbox is busy.
-    let mut down = PeerDown {
+    let mut down = SessionEvent::Down {
         id,
         reason,
         self_connection,
     };
     for _ in 0..100 {
-        match manager.try_send(down) {
+        match events.try_send(down) {
             Ok(()) => return,
             Err(actix::dev::SendError::Full(back)) => {
                 down = back;
@@ -91,9 +102,10 @@ pub(crate) async fn run(task: PeerTask, stream: TcpStream, outgoing: mpsc::Recei
 
 /// The Noise handshake and the Hello exchange. On failure, returns why, and whether the peer
 /// turned out to be this node itself.
-async fn open(task: &PeerTask, stream: TcpStream) -> Result<(Session, Hello), (String, bool)> {
+async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), (String, bool)> {
     let timeout = task.timeouts.handshake;
-    let mut session = match handshake(stream, &task.key, task.role, timeout).await {
+    let rng = NodeRng::from_seed(task.rng.derive("noise").bytes32());
+    let mut session = match handshake(stream, &task.key, task.role, timeout, rng).await {
         Ok(s) => s,
         Err(e) => {
             super::metrics::handshake_failed(&e);
@@ -119,118 +131,62 @@ async fn serve(
 ) -> String {
     let PeerTask {
         id,
-        manager,
+        events,
         clock,
         timeouts,
         ..
     } = task;
-    if manager.try_send(PeerUp { id, hello: theirs }).is_err() {
+    if events.try_send(SessionEvent::Up { id, hello: theirs }).is_err() {
         return "manager busy".into();
     }
-    let report = |what: Misbehavior| {
-        super::metrics::misbehaved(what);
-        let _ = manager.try_send(PeerEvent::Misbehaved { id, what });
-    };
+    let mut rules = PeerSession::new(clock.now_ms(), timeouts.session(), id.0);
+    let write_bound = Duration::from_millis(rules.config().idle_ms);
     let mut reported = session.traffic();
-    let mut limiter = PeerRateLimiter::new(clock.now_ms());
-    // Never ping faster than peers' rate limits allow, or they would ban us.
-    let mut ping = tokio::time::interval(timeouts.ping_interval.max(MIN_PERIODIC_INTERVAL));
-    ping.tick().await;
-    let mut last_heard = clock.now_ms();
-    let mut pending_ping: Option<(u64, u64)> = None;
+    let timer = tokio::time::sleep_until(deadline(&rules, clock.as_ref()));
+    tokio::pin!(timer);
     loop {
+        // Timers first, then our own queue, then the peer: a flood of incoming frames can
+        // never starve keepalive, timeouts or the manager's commands. Biased: deterministic.
         tokio::select! {
-            received = session.recv_frame() => {
-                let frame = match received {
-                    Ok(f) => f,
-                    Err(crate::net::TransportError::Frame(e)) => {
-                        report(Misbehavior::MalformedMessage);
-                        return format!("bad frame: {e}");
-                    }
-                    Err(e) => return e.to_string(),
-                };
-                let now = clock.now_ms();
-                last_heard = now;
-                super::metrics::received(frame.kind, frame.payload.len());
-                if !limiter.admit(frame.kind, frame.payload.len(), now) {
-                    report(Misbehavior::RateLimited);
-                    continue;
-                }
-                let message = match frame.decode() {
-                    Ok(m) => m,
-                    Err(e) => {
-                        report(Misbehavior::MalformedMessage);
-                        return format!("bad message: {e}");
-                    }
-                };
-                match message {
-                    Message::Ping(p) => {
-                        if let Err(e) = queue(&mut session, &Message::Pong(p)) {
-                            return e.to_string();
-                        }
-                    }
-                    Message::Pong(p) => match pending_ping.take() {
-                        Some((nonce, sent)) if nonce == p.nonce => {
-                            let _ = manager.try_send(PeerEvent::Latency { id, rtt_ms: now.saturating_sub(sent) });
-                        }
-                        other => {
-                            pending_ping = other;
-                            report(Misbehavior::UnexpectedMessage);
-                        }
-                    },
-                    Message::Hello(_) => report(Misbehavior::UnexpectedMessage),
-                    Message::Disconnect(d) => return format!("peer disconnected: {:?} {}", d.reason, d.detail),
-                    other => {
-                        // Peers can feed this path: never block, count what is dropped.
-                        if manager.try_send(PeerEvent::Message { id, message: other }).is_err() {
-                            super::metrics::dropped();
-                            tracing::debug!(peer = id.0, "manager mailbox full, message dropped");
-                        }
-                    }
-                }
-            }
+            biased;
+            () = &mut timer => rules.on_timeout(clock.now_ms()),
             command = outgoing.recv() => match command {
                 Some(Outgoing::Send(m)) => {
-                    if let Err(e) = queue(&mut session, &m) {
-                        return e.to_string();
-                    }
-                    // Drain whatever else is ready, then write once.
+                    rules.send(*m);
+                    // Take whatever else is ready too, then write once.
                     while let Ok(next) = outgoing.try_recv() {
                         match next {
-                            Outgoing::Send(m) => {
-                                if let Err(e) = queue(&mut session, &m) {
-                                    return e.to_string();
-                                }
-                            }
-                            Outgoing::Disconnect(reason) => return disconnect(&mut session, reason).await,
+                            Outgoing::Send(m) => rules.send(*m),
+                            Outgoing::Disconnect(reason) => rules.disconnect(reason),
                         }
                     }
                 }
-                Some(Outgoing::Disconnect(reason)) => return disconnect(&mut session, reason).await,
-                None => return disconnect(&mut session, DisconnectReason::Shutdown).await,
+                Some(Outgoing::Disconnect(reason)) => rules.disconnect(reason),
+                None => rules.disconnect(DisconnectReason::Shutdown),
             },
-            _ = ping.tick() => {
-                let now = clock.now_ms();
-                if now.saturating_sub(last_heard) > timeouts.idle.as_millis() as u64 {
-                    report(Misbehavior::Timeout);
-                    return disconnect(&mut session, DisconnectReason::Timeout).await;
+            received = session.recv_frame() => match received {
+                Ok(frame) => {
+                    super::metrics::received(frame.kind, frame.payload.len());
+                    rules.on_frame(clock.now_ms(), &frame);
                 }
-                let nonce = now ^ id.0.rotate_left(32);
-                pending_ping = Some((nonce, now));
-                if let Err(e) = queue(&mut session, &Message::Ping(Ping { nonce })) {
-                    return e.to_string();
-                }
-            }
+                Err(TransportError::Frame(e)) => rules.on_bad_frame(e),
+                Err(e) => return e.to_string(),
+            },
+        }
+        if let Some(ended) = carry_out(&mut rules, &mut session, &events, id).await {
+            return ended;
         }
         // A peer that does not drain our writes for as long as it may stay silent is dropped:
         // without the bound, one that stops reading would stall this loop (and its timers)
         // and hold its slot forever.
-        match tokio::time::timeout(timeouts.idle, session.flush()).await {
+        match tokio::time::timeout(write_bound, session.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return e.to_string(),
             Err(_) => {
-                report(Misbehavior::Timeout);
-                return "write timeout: the peer stopped reading".into();
+                rules.on_write_stalled();
+                if let Some(ended) = carry_out(&mut rules, &mut session, &events, id).await {
+                    return ended;
+                }
             }
         }
         let now_traffic = session.traffic();
@@ -239,41 +195,59 @@ async fn serve(
             now_traffic.bytes_out - reported.bytes_out,
         );
         reported = now_traffic;
+        timer
+            .as_mut()
+            .reset(deadline(&rules, clock.as_ref()));
     }
 }
 
-/// Queues a message and counts it.
-fn queue(session: &mut Session, message: &Message) -> Result<(), crate::net::TransportError> {
-    let bytes = session.queue(message)?;
-    super::metrics::sent(message.kind(), bytes);
-    Ok(())
+/// When the session's rules next want a timeout, on tokio's clock.
+fn deadline(rules: &PeerSession, clock: &dyn Clock) -> Instant {
+    let wait = rules.next_timeout_ms().saturating_sub(clock.now_ms());
+    // A closed session wants none; a day stands for never without overflowing the clock.
+    Instant::now() + Duration::from_millis(wait.min(86_400_000))
 }
 
-async fn disconnect(session: &mut crate::net::Session, reason: DisconnectReason) -> String {
-    crate::net::refuse(session, reason, "").await;
-    format!("disconnected: {reason:?}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use spacetime::p2p::rate_limit::default_limit;
-    use spacetime::wire::MessageKind;
-
-    /// Our own keepalive and peer exchange must stay within what peers allow by default, or
-    /// honest nodes would score each other as flooders.
-    #[test]
-    fn our_periodic_messages_respect_default_limits() {
-        for kind in [
-            MessageKind::Ping,
-            MessageKind::Pong,
-            MessageKind::RequestPeers,
-            MessageKind::PeerList,
-        ] {
-            let limit = default_limit(kind);
-            assert!(limit.per_second >= 1, "{kind:?}");
-            let fastest_allowed = Duration::from_millis(1000 / u64::from(limit.per_second));
-            assert!(MIN_PERIODIC_INTERVAL >= fastest_allowed, "{kind:?}");
+/// Carries out the rules' actions; returns why the session ended if it did.
+async fn carry_out(
+    rules: &mut PeerSession,
+    session: &mut Session,
+    events: &Recipient<SessionEvent>,
+    id: PeerId,
+) -> Option<String> {
+    while let Some(action) = rules.poll() {
+        match action {
+            SessionAction::Send(m) => match session.queue(&m) {
+                Ok(bytes) => super::metrics::sent(m.kind(), bytes),
+                Err(e) => return Some(e.to_string()),
+            },
+            SessionAction::Deliver(message) => {
+                // Peers can feed this path: never block, count what is dropped.
+                if events
+                    .try_send(SessionEvent::Message { id, message })
+                    .is_err()
+                {
+                    super::metrics::dropped();
+                    tracing::debug!(peer = id.0, "manager mailbox full, message dropped");
+                }
+            }
+            SessionAction::Misbehaved(what) => report(events, id, what),
+            SessionAction::Latency { rtt_ms } => {
+                let _ = events.try_send(SessionEvent::Latency { id, rtt_ms });
+            }
+            SessionAction::Close(end) => {
+                // The farewell goes out after whatever was queued before it.
+                if let Some(reason) = end.farewell() {
+                    crate::net::refuse(session, reason, "").await;
+                }
+                return Some(end.to_string());
+            }
         }
     }
+    None
+}
+
+fn report(events: &Recipient<SessionEvent>, id: PeerId, what: Misbehavior) {
+    super::metrics::misbehaved(what);
+    let _ = events.try_send(SessionEvent::Misbehaved { id, what });
 }

@@ -7,6 +7,7 @@
 //!   that had already covered every plot when it was cancelled still answers with its outcome.
 //! - **Off the actix thread.** Scans run on the crossbeam pool and report through a
 //!   `tokio::sync::oneshot`; refreshes run on tokio's blocking threads. Handlers only route.
+//!   In the simulator ([`Spawner::Inline`]) both run inline on its one thread instead.
 //! - **Recovery.** A plot whose scan fails (deleted, replaced, truncated, unreadable, or its
 //!   winning leaf is not the rules' leaf) is dropped from mining with a warning naming the file
 //!   and the reason, and listed in [`ScanOutcome::dropped`]; the other plots' result stands.
@@ -15,17 +16,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::fut::{self, ActorFutureExt};
 use actix::{Actor, Context, Handler, Message, MessageResult, ResponseActFuture};
 use spacetime::{Hash, Target};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::config::ScanConfig;
 use super::manager::{Changes, PlotManager};
 use super::metrics::{self as m, ScanResultKind};
 use super::scan::{Candidate, PlotHandle, ScanJob, ScanPool, ScanReport};
+use crate::spawn::Spawner;
 
 /// Scans every plot for a challenge. A scan already running or waiting is cancelled (its
 /// caller gets [`ScanError::Cancelled`]); this one starts once that one has returned.
@@ -151,21 +154,35 @@ pub struct ScannerPool {
     next_scan: u64,
     /// Plots and bytes last added to the gauges.
     reported: (usize, u64),
+    /// Where refreshes run.
+    spawner: Spawner,
 }
 
 impl ScannerPool {
     /// An actor scanning `manager`'s plots with `config` on `config.effective_threads()`
     /// scanner threads.
     pub fn new(manager: PlotManager, config: ScanConfig) -> Self {
+        Self::with_spawner(manager, config, Spawner::Threads)
+    }
+
+    /// An actor whose scans and refreshes run where `spawner` says: on scanner and blocking
+    /// threads, or inline (the simulator).
+    pub fn with_spawner(manager: PlotManager, config: ScanConfig, spawner: Spawner) -> Self {
+        let pool = if spawner.is_inline() {
+            ScanPool::inline()
+        } else {
+            ScanPool::new(config.effective_threads())
+        };
         Self {
             plots: manager.plots(),
             manager: Slot::Idle(manager),
             pending_drops: Vec::new(),
-            pool: ScanPool::new(config.effective_threads()),
+            pool,
             config,
             running: None,
             next_scan: 0,
             reported: (0, 0),
+            spawner,
         }
     }
 
@@ -416,7 +433,7 @@ impl Handler<RefreshPlots> for ScannerPool {
                 return Box::pin(fut::ready(Err(error)));
             }
         };
-        let work = tokio::task::spawn_blocking(move || {
+        let work = self.spawner.run(move || {
             let changes =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| manager.refresh()));
             (manager, changes.map_err(|p| panic_message(p.as_ref())))

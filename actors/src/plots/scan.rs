@@ -6,11 +6,14 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 use spacetime::plot::{LEAF_BYTES, Leaf, Run, compute_leaf, select};
 use spacetime::{Hash, Target};
+// Tokio's clock: the system's monotonic clock on scanner threads, the simulator's virtual
+// clock when a scan runs inline there.
+use tokio::time::Instant;
 
 use super::config::{ScanConfig, ScanStrategy};
 use super::file::{PlotFile, read_full_at};
@@ -524,6 +527,8 @@ impl Drop for Collector {
 pub struct ScanPool {
     tasks: Option<Sender<Task>>,
     workers: Vec<JoinHandle<()>>,
+    /// Scans run on the caller's thread (the simulator's [`ScanPool::inline`]).
+    inline: bool,
 }
 
 impl ScanPool {
@@ -546,6 +551,17 @@ impl ScanPool {
         Self {
             tasks: Some(tx),
             workers,
+            inline: false,
+        }
+    }
+
+    /// A pool without threads that scans on the caller's thread, plot after plot, before
+    /// [`Self::spawn_scan`] returns (the simulator: no work may run outside its one thread).
+    pub fn inline() -> Self {
+        Self {
+            tasks: None,
+            workers: Vec::new(),
+            inline: true,
         }
     }
 
@@ -555,6 +571,7 @@ impl ScanPool {
         Self {
             tasks: None,
             workers: Vec::new(),
+            inline: false,
         }
     }
 
@@ -596,7 +613,9 @@ impl ScanPool {
             });
             // A task that cannot be queued is dropped with its share of the collector: the
             // plot is reported as failed.
-            if let Some(tasks) = &self.tasks {
+            if self.inline {
+                task();
+            } else if let Some(tasks) = &self.tasks {
                 let _ = tasks.send(task);
             }
         }

@@ -1,0 +1,101 @@
+//! The messages between a session task and the PeerManager, and the peer events the manager
+//! publishes to the rest of the node. Both sides depend on this module; neither on the other.
+
+use std::net::SocketAddr;
+
+use actix::Message as ActixMessage;
+use spacetime::Hash;
+use spacetime::p2p::{Direction, Misbehavior, PeerId};
+use spacetime::wire::{DisconnectReason, Hello, Message};
+
+/// What the manager asks a session task to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Send a message.
+    Send(Box<Message>),
+    /// Send `Disconnect` with this reason and end the session.
+    Disconnect(DisconnectReason),
+}
+
+/// What a session task reports to the manager.
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub enum SessionEvent {
+    /// The handshake and Hello exchange completed.
+    Up {
+        /// The session.
+        id: PeerId,
+        /// The peer's Hello.
+        hello: Hello,
+    },
+    /// The session ended (sent even when the mailbox is busy: the task retries).
+    Down {
+        /// The session.
+        id: PeerId,
+        /// Why, for logs.
+        reason: String,
+        /// The session reached this node itself.
+        self_connection: bool,
+    },
+    /// A message for the node.
+    Message {
+        /// The session.
+        id: PeerId,
+        /// The message.
+        message: Message,
+    },
+    /// A protocol violation.
+    Misbehaved {
+        /// The session.
+        id: PeerId,
+        /// What it did.
+        what: Misbehavior,
+    },
+    /// A ping round trip.
+    Latency {
+        /// The session.
+        id: PeerId,
+        /// Round-trip time, ms.
+        rtt_ms: u64,
+    },
+}
+
+/// A peer event the PeerManager publishes to subscribers (the simulator's observers today;
+/// sync and relay next).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A session completed its handshake and Hello and was accepted.
+    Connected {
+        /// The session.
+        id: PeerId,
+        /// The peer's node id.
+        node_id: Hash,
+        /// Its address.
+        addr: SocketAddr,
+        /// Who connected.
+        direction: Direction,
+        /// Its best height when it said Hello.
+        best_height: u64,
+    },
+    /// An accepted session ended.
+    Disconnected {
+        /// The session.
+        id: PeerId,
+        /// The peer's node id.
+        node_id: Hash,
+        /// Why, for logs.
+        reason: String,
+    },
+    /// A peer measured a ping round trip.
+    Latency {
+        /// The session.
+        id: PeerId,
+        /// Round-trip time, ms.
+        rtt_ms: u64,
+    },
+}
+
+/// A [`PeerEvent`] delivered to a subscriber.
+#[derive(Debug, Clone, ActixMessage)]
+#[rtype(result = "()")]
+pub struct PeerNotification(pub PeerEvent);
