@@ -17,10 +17,12 @@
 //! - `cumulative_supply(h)` is computed in closed form, never by summing blocks; the tests check
 //!   that it equals the sum of `block_reward` over every height.
 
+mod config;
 mod curve;
 mod exponential;
 
-use crate::genesis::{EmissionConfig, Schedule};
+pub use config::{EmissionConfig, Schedule, ScheduleVersion, TableRange};
+
 use crate::{Amount, Height};
 use curve::{Curve, TableCurve};
 

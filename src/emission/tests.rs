@@ -1,5 +1,4 @@
 use super::*;
-use crate::genesis::{EmissionConfig, Schedule, ScheduleVersion, TableRange};
 use proptest::prelude::*;
 
 fn config(initial: u64, schedules: Vec<(u64, Schedule)>) -> EmissionConfig {

@@ -8,10 +8,12 @@
 mod config;
 
 pub use config::{
-    Allocation, Checkpoint, ConsensusParams, DifficultyAlgorithm, DifficultyParams, EmissionConfig,
-    GenesisConfig, GenesisError, MAX_GENESIS_TOML_BYTES, NetworkParams, PlotParams, Schedule,
-    ScheduleVersion, TableRange,
+    Allocation, Checkpoint, ConsensusParams, DifficultyAlgorithm, DifficultyParams, GenesisConfig,
+    GenesisError, MAX_GENESIS_TOML_BYTES, NetworkParams, PlotParams,
 };
+// The emission configuration types live in `crate::emission`; re-exported so their
+// `genesis::` paths (part of the crate's public API) keep working.
+pub use crate::emission::{EmissionConfig, Schedule, ScheduleVersion, TableRange};
 
 use crate::block::{Block, BlockHeader, HEADER_VERSION, ProofOfSpace, UnsignedHeader, tx_root};
 use crate::emission::Emission;
