@@ -34,14 +34,28 @@ async fn pair(a: &StaticKey, b: &StaticKey) -> (Session, Session) {
         let stream = TcpStream::connect(addr)
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"));
-        handshake(stream, a, Role::Initiator, Duration::from_secs(5)).await
+        handshake(
+            stream,
+            a,
+            Role::Initiator,
+            Duration::from_secs(5),
+            spacetime::NodeRng::from_u64(1),
+        )
+        .await
     };
     let accept = async {
         let (stream, _) = listener
             .accept()
             .await
             .unwrap_or_else(|e| panic!("accept: {e}"));
-        handshake(stream, b, Role::Responder, Duration::from_secs(5)).await
+        handshake(
+            stream,
+            b,
+            Role::Responder,
+            Duration::from_secs(5),
+            spacetime::NodeRng::from_u64(2),
+        )
+        .await
     };
     let (x, y) = tokio::join!(connect, accept);
     (

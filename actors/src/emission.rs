@@ -1,10 +1,21 @@
-//! The Emission actor: the genesis emission schedule, answering reward and supply queries for
-//! the other actors (the miner asks it what a block may claim, operators what the schedule
-//! allows against what the chain issued).
+//! The Emission actor: the genesis emission schedule and its supply counters. It follows the
+//! chain's tip (NewTip and Reorg events) and publishes what the schedule allows there (the
+//! reward of the next block, the supply scheduled by the tip) as gauges beside the chain's own,
+//! and answers reward and supply queries (tools and, next, the RPC interface).
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
+use spacetime::chain::ChainEvent;
 use spacetime::emission::Emission;
 use spacetime::{Amount, Height};
+
+use crate::chain::ChainNotification;
+
+/// The reward (before fees) the next block on the tip may claim, in smallest units.
+pub const NEXT_REWARD: &str = "spacetime_emission_next_block_reward";
+/// The supply the schedule allows by the tip (premine included), in smallest units.
+pub const SCHEDULED_SUPPLY: &str = "spacetime_emission_scheduled_supply";
+/// The tip height the emission gauges are for.
+pub const TIP_HEIGHT: &str = "spacetime_emission_tip_height";
 
 /// The reward a block at `height` may claim, before fees.
 #[derive(Debug, Message)]
@@ -35,21 +46,63 @@ pub struct SupplyCheck {
     pub difference: i128,
 }
 
+/// The tip height the actor's counters are at.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<Height>")]
+pub struct GetEmissionTip;
+
 /// The actor: owns the compiled schedule (cheap to query: O(1) per height).
 #[derive(Debug)]
 pub struct EmissionActor {
     emission: Emission,
+    /// The tip height last heard from ChainState.
+    tip: Option<Height>,
 }
 
 impl EmissionActor {
     /// An actor answering for `emission`.
     pub fn new(emission: Emission) -> Self {
-        Self { emission }
+        Self {
+            emission,
+            tip: None,
+        }
+    }
+
+    fn follow(&mut self, height: Height) {
+        self.tip = Some(height);
+        let next = self.emission.block_reward(height.saturating_add(1));
+        let scheduled = self.emission.cumulative_supply(height);
+        // Gauges are f64: exact up to 2^53 smallest units, enough to follow the schedule.
+        metrics::gauge!(NEXT_REWARD).set(next.0 as f64);
+        metrics::gauge!(SCHEDULED_SUPPLY).set(scheduled.0 as f64);
+        metrics::gauge!(TIP_HEIGHT).set(height as f64);
     }
 }
 
 impl Actor for EmissionActor {
     type Context = Context<Self>;
+}
+
+impl Handler<ChainNotification> for EmissionActor {
+    type Result = ();
+    fn handle(&mut self, msg: ChainNotification, _: &mut Context<Self>) {
+        let height = match msg.0 {
+            ChainEvent::NewTip { height, .. } => height,
+            ChainEvent::Reorg {
+                fork_height,
+                connected,
+                ..
+            } => fork_height.saturating_add(connected.len() as Height),
+        };
+        self.follow(height);
+    }
+}
+
+impl Handler<GetEmissionTip> for EmissionActor {
+    type Result = Option<Height>;
+    fn handle(&mut self, _: GetEmissionTip, _: &mut Context<Self>) -> Option<Height> {
+        self.tip
+    }
 }
 
 impl Handler<GetReward> for EmissionActor {
@@ -101,5 +154,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(c.difference, 5);
+    }
+
+    #[actix_rt::test]
+    async fn follows_the_tip_through_new_tips_and_reorgs() {
+        let g = Genesis::builtin("dev").unwrap();
+        let addr = EmissionActor::new(g.emission.clone()).start();
+        assert_eq!(addr.send(GetEmissionTip).await.unwrap(), None);
+        let hash = spacetime::Hash::ZERO;
+        addr.send(ChainNotification(ChainEvent::NewTip { hash, height: 7 }))
+            .await
+            .unwrap();
+        assert_eq!(addr.send(GetEmissionTip).await.unwrap(), Some(7));
+        let reorg = ChainEvent::Reorg {
+            old_tip: hash,
+            new_tip: hash,
+            fork_height: 5,
+            disconnected: vec![hash; 2],
+            connected: vec![hash; 3],
+        };
+        addr.send(ChainNotification(reorg)).await.unwrap();
+        assert_eq!(addr.send(GetEmissionTip).await.unwrap(), Some(8));
     }
 }

@@ -1,6 +1,10 @@
-//! The running node: data directory, node identity, network layer, metrics endpoint, status
-//! output and graceful shutdown, and the chain database behind the ChainState actor. Mempool and
-//! mining join it as they land.
+//! The node: its assembly from the chain, mempool, emission, mining and network actors over the
+//! node's seams ([`Seams`]), and the daemon around it (`spacetime node`: metrics endpoint,
+//! status lines, signals, graceful shutdown).
+//!
+//! [`start`] is the one assembly: the daemon calls it with the production seams, the
+//! simulator with its own (virtual clock, seeded generator, inline work, in-memory links, a
+//! memory disk), so no actor has a second implementation.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,26 +12,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spacetime::Genesis;
-use spacetime::p2p::{Direction, PeerManagerConfig};
-
-use spacetime::chain::Chain;
-
 use actix::Actor;
-use spacetime::Keypair;
-use spacetime::chain::ChainEvent;
+use spacetime::chain::{Chain, ChainEvent, ChainStorage};
 use spacetime::mempool::MempoolConfig;
+use spacetime::p2p::{Direction, PeerManagerConfig};
+use spacetime::{Genesis, Hash, Keypair, PublicKey};
 
 use crate::chain::{ChainNotification, ChainState, ChainStateHandle, GetBlock, GetTip, Subscribe};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::NodeClock;
 use crate::emission::EmissionActor;
 use crate::mempool::{GetMempoolStats, MempoolActor, MempoolLinks};
 use crate::miner::{CoinbasePolicy, MinerLinks, MinerLoop};
 use crate::net::StaticKey;
-use crate::p2p::{self, ChainTip, GetPeers, NetworkConfig, Shutdown};
+use crate::p2p::{self, ChainTip, GetPeers, Network, NetworkConfig, Shutdown, Timeouts};
 use crate::plots::{
     CancelScan, GetPlotStats, PlotManager, PlotRequest, PlotsConfig, RefreshPlots, ScannerPool,
 };
+use crate::seams::Seams;
 
 /// File name of the chain database in the data directory.
 pub const CHAIN_DB_FILE: &str = "chain.redb";
@@ -58,6 +59,28 @@ pub struct NodeOptions {
     pub plots: PlotsConfig,
     /// The mempool's policy.
     pub mempool: MempoolConfig,
+    /// Session timing (handshake, pings, idle timeout).
+    pub timeouts: Timeouts,
+}
+
+impl NodeOptions {
+    /// A node of `genesis` keeping its data in `data_dir`, with the defaults of every other
+    /// option: no listener, no peers, 8 outbound slots, no metrics endpoint, no mining.
+    pub fn new(genesis: Genesis, data_dir: PathBuf) -> Self {
+        Self {
+            genesis,
+            data_dir,
+            listen: None,
+            peers: Vec::new(),
+            outbound: PeerManagerConfig::default().outbound,
+            metrics_addr: None,
+            status_interval: Duration::from_secs(10),
+            mining: None,
+            plots: PlotsConfig::default(),
+            mempool: MempoolConfig::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
 }
 
 /// How the node mines.
@@ -119,6 +142,9 @@ pub enum NodeError {
     /// The async runtime failed.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The operating system gave no randomness.
+    #[error(transparent)]
+    Random(#[from] spacetime::rng::RngError),
     /// Writing the status output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -126,66 +152,35 @@ pub enum NodeError {
 
 /// Runs a node until SIGINT or SIGTERM, writing status lines to `out`.
 pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
-    create_data_dir(&options.data_dir)?;
-    let key = StaticKey::load_or_create(&options.data_dir.join(NODE_KEY_FILE))?;
-    let chain = Chain::open(
-        &options.data_dir.join(CHAIN_DB_FILE),
-        options.genesis.clone(),
-    )?;
-    let mut plots = options.plots.clone();
-    let miner_key = match &options.mining {
-        Some(m) => Some(prepare_mining(m, &options, &mut plots, out)?),
-        None => None,
-    };
-    if let Some(addr) = options.metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .map_err(|e| NodeError::Metrics {
-                addr,
-                reason: e.to_string(),
-            })?;
-    }
-    let network_name = options.genesis.config.network.name.clone();
-    let network_id = options.genesis.network_id;
-    writeln!(out, "spacetime node: network {network_name} ({network_id})")?;
-    writeln!(out, "node id {}", key.node_id())?;
-    writeln!(out, "data directory {}", options.data_dir.display())?;
-    if let Some(addr) = options.metrics_addr {
-        writeln!(out, "metrics on http://{addr}/metrics")?;
-    }
-    out.flush()?;
-    let config = NetworkConfig {
-        listen: options.listen,
-        peers: PeerManagerConfig {
-            outbound: options.outbound,
-            seeds: options.peers.clone(),
-            ..Default::default()
-        },
-        data_dir: Some(options.data_dir.clone()),
-        ..NetworkConfig::default()
-    };
-    let start = chain.tip();
-    let tip = ChainTip {
-        height: start.height,
-        hash: start.hash,
-        work: start.work.0,
-    };
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let core = start_core(&options, chain, miner_key, &plots, clock.clone(), out).await?;
-        let (chain, mempool, mining) = (core.chain, core.mempool, core.mining);
-        let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
-        let sink = EventSink(events_tx).start();
-        chain.addr.do_send(Subscribe(sink.recipient()));
-        let network = p2p::start(config, key, network_id, tip, clock).await?;
-        if let Some(addr) = network.listening {
+        // Inside the runtime: the clock's start instant is tokio's.
+        let clock = Arc::new(NodeClock::system());
+        let mut seams = Seams::production()?;
+        seams.clock = clock.clone();
+        if let Some(addr) = options.metrics_addr {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .map_err(|e| NodeError::Metrics {
+                    addr,
+                    reason: e.to_string(),
+                })?;
+        }
+        let storage = ChainStorage::File(options.data_dir.join(CHAIN_DB_FILE));
+        let node = start(&options, &seams, storage, out).await?;
+        if let Some(addr) = options.metrics_addr {
+            writeln!(out, "metrics on http://{addr}/metrics")?;
+        }
+        if let Some(addr) = node.network.listening {
             writeln!(out, "listening on {addr}")?;
         }
         out.flush()?;
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
+        let sink = EventSink(events_tx).start();
+        node.chain.addr.do_send(Subscribe(sink.recipient()));
         let mut status = tokio::time::interval(options.status_interval);
-        let refresh_every = Duration::from_millis(plots.refresh_ms.max(1_000));
+        let refresh_every = Duration::from_millis(options.plots.refresh_ms.max(1_000));
         let mut refresh = tokio::time::interval(refresh_every);
         refresh.tick().await;
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -193,26 +188,12 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
         loop {
             tokio::select! {
-                _ = status.tick() => {
-                    let peers = network.manager.send(GetPeers).await.map_err(runtime)?;
-                    let tip = chain.addr.send(GetTip).await.map_err(runtime)?;
-                    let pool = mempool.send(GetMempoolStats).await.map_err(runtime)?;
-                    let up: Vec<_> = peers.iter().filter(|p| p.node_id.is_some()).collect();
-                    let inbound = up.iter().filter(|p| p.direction == Direction::Inbound).count();
-                    writeln!(
-                        out,
-                        "height {} | peers {} (in {}, out {}) | mempool {}",
-                        tip.height,
-                        up.len(),
-                        inbound,
-                        up.len() - inbound,
-                        pool.transfers
-                    )?;
-                    out.flush()?;
-                }
+                biased;
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
                 Some(event) = events.recv() => {
-                    let tip = chain.addr.send(GetTip).await.map_err(runtime)?;
-                    let block = chain.addr.send(GetBlock(tip.hash)).await.map_err(runtime)?.ok().flatten();
+                    let tip = node.chain.addr.send(GetTip).await.map_err(runtime)?;
+                    let block = node.chain.addr.send(GetBlock(tip.hash)).await.map_err(runtime)?.ok().flatten();
                     let transfers = block.as_ref().map_or(0, |b| b.transfers.len());
                     let miner = block.as_ref().map(|b| b.header.miner.to_string()).unwrap_or_default();
                     let reorg = matches!(event, ChainEvent::Reorg { .. });
@@ -227,29 +208,133 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
                     )?;
                     out.flush()?;
                 }
-                _ = refresh.tick(), if mining.is_some() => {
-                    if let Some((_, scanner)) = &mining {
+                _ = status.tick() => {
+                    let step = clock.follow_system(CLOCK_STEP_TOLERANCE_MS);
+                    if step != 0 {
+                        tracing::warn!(step_ms = step, "the system clock stepped; the node's clock follows it");
+                    }
+                    let peers = node.network.manager.send(GetPeers).await.map_err(runtime)?;
+                    let tip = node.chain.addr.send(GetTip).await.map_err(runtime)?;
+                    let pool = node.mempool.send(GetMempoolStats).await.map_err(runtime)?;
+                    let up: Vec<_> = peers.iter().filter(|p| p.node_id.is_some()).collect();
+                    let inbound = up.iter().filter(|p| p.direction == Direction::Inbound).count();
+                    writeln!(
+                        out,
+                        "height {} | peers {} (in {}, out {}) | mempool {}",
+                        tip.height,
+                        up.len(),
+                        inbound,
+                        up.len() - inbound,
+                        pool.transfers
+                    )?;
+                    out.flush()?;
+                }
+                _ = refresh.tick(), if node.mining.is_some() => {
+                    if let Some((_, scanner)) = &node.mining {
                         let _ = scanner.send(RefreshPlots).await;
                     }
                 }
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
             }
         }
         writeln!(out, "shutting down")?;
         out.flush()?;
-        // Stop mining first; a block being built is already queued at ChainState and is
-        // committed before the database closes.
-        if let Some((miner, scanner)) = mining {
+        node.stop().await;
+        Ok::<(), NodeError>(())
+    })
+}
+
+/// How far the system clock may drift from the node's before the node follows it.
+const CLOCK_STEP_TOLERANCE_MS: u64 = 1_000;
+
+/// A running node: its actors and what it is known by.
+pub struct RunningNode {
+    /// ChainState.
+    pub chain: ChainStateHandle,
+    /// Mempool.
+    pub mempool: actix::Addr<MempoolActor>,
+    /// Emission.
+    pub emission: actix::Addr<EmissionActor>,
+    /// MinerLoop and ScannerPool, when mining.
+    pub mining: Option<(actix::Addr<MinerLoop>, actix::Addr<ScannerPool>)>,
+    /// The network layer.
+    pub network: Network,
+    /// The miner's public key, when mining.
+    pub miner: Option<PublicKey>,
+}
+
+impl RunningNode {
+    /// The node id (from its Noise static key).
+    pub fn node_id(&self) -> Hash {
+        self.network.node_id
+    }
+
+    /// Stops the node cleanly: mining first (a block being built is already queued at
+    /// ChainState and is committed), then the network (goodbye to peers, address book and
+    /// bans saved), then the chain (the database closes).
+    pub async fn stop(self) {
+        if let Some((miner, scanner)) = self.mining {
             let _ = scanner.send(CancelScan).await;
             drop(miner);
         }
-        // Says goodbye to peers and saves the address book and bans.
-        let _ = network.manager.send(Shutdown).await;
+        let _ = self.network.manager.send(Shutdown).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        // Finishes the block in progress and closes the database.
-        chain.stop().await;
-        Ok::<(), NodeError>(())
+        self.chain.stop().await;
+    }
+}
+
+/// Assembles and starts a node on the current actix system: data directory, node key, the
+/// chain on `storage`, the core actors, mining when configured, and the network, all over
+/// `seams`. Writes what it set up to `out`.
+pub async fn start(
+    options: &NodeOptions,
+    seams: &Seams,
+    storage: ChainStorage,
+    out: &mut dyn Write,
+) -> Result<RunningNode, NodeError> {
+    create_data_dir(&options.data_dir)?;
+    let key = StaticKey::load_or_create(
+        &options.data_dir.join(NODE_KEY_FILE),
+        &mut seams.rng_for("node-key"),
+    )?;
+    let chain = Chain::open_on(storage, options.genesis.clone())?;
+    let mut plots = options.plots.clone();
+    let miner_key = match &options.mining {
+        Some(m) => Some(prepare_mining(m, options, seams, &mut plots, out)?),
+        None => None,
+    };
+    let miner = miner_key.as_ref().map(|(k, _)| k.public());
+    let network_name = options.genesis.config.network.name.clone();
+    let network_id = options.genesis.network_id;
+    writeln!(out, "spacetime node: network {network_name} ({network_id})")?;
+    writeln!(out, "node id {}", key.node_id())?;
+    writeln!(out, "data directory {}", options.data_dir.display())?;
+    out.flush()?;
+    let start_tip = chain.tip();
+    let tip = ChainTip {
+        height: start_tip.height,
+        hash: start_tip.hash,
+        work: start_tip.work.0,
+    };
+    let core = start_core(options, chain, miner_key, &plots, seams, out).await?;
+    let config = NetworkConfig {
+        listen: options.listen,
+        peers: PeerManagerConfig {
+            outbound: options.outbound,
+            seeds: options.peers.clone(),
+            ..Default::default()
+        },
+        data_dir: Some(options.data_dir.clone()),
+        timeouts: options.timeouts,
+        ..NetworkConfig::default()
+    };
+    let network = p2p::start(config, key, network_id, tip, seams).await?;
+    Ok(RunningNode {
+        chain: core.chain,
+        mempool: core.mempool,
+        emission: core.emission,
+        mining: core.mining,
+        network,
+        miner,
     })
 }
 
@@ -266,19 +351,21 @@ pub struct NodeCore {
     pub mining: Option<(actix::Addr<MinerLoop>, actix::Addr<ScannerPool>)>,
 }
 
-/// Starts the node's actors on the current actix system (the daemon calls it; tests use it to
-/// run a node in-process).
+/// Starts the node's actors apart from the network on the current actix system (part of
+/// [`start`]; tests use it to run a node's core in-process).
 pub async fn start_core(
     options: &NodeOptions,
     chain: Chain,
     miner_key: Option<(Keypair, CoinbasePolicy)>,
     plots: &PlotsConfig,
-    clock: Arc<dyn Clock>,
+    seams: &Seams,
     out: &mut dyn Write,
 ) -> Result<NodeCore, NodeError> {
     let genesis = options.genesis.clone();
-    let chain = ChainState::start_on_own_thread(chain, clock.clone());
+    let clock = seams.clock.clone();
+    let chain = ChainState::start(chain, clock.clone(), seams.rng_for("chain"), &seams.spawner);
     let emission = EmissionActor::new(genesis.emission.clone()).start();
+    chain.addr.do_send(Subscribe(emission.clone().recipient()));
     let mempool = MempoolActor::new(
         options.mempool.clone(),
         genesis.chain_id,
@@ -294,7 +381,9 @@ pub async fn start_core(
         Some((key, coinbase)) => {
             let shape = spacetime::plot::PlotShape::from(&genesis.config.plot);
             let manager = PlotManager::from_config(plots, shape);
-            let scanner = ScannerPool::new(manager, plots.scan.clone()).start();
+            let scanner =
+                ScannerPool::with_spawner(manager, plots.scan.clone(), seams.spawner.clone())
+                    .start();
             let _ = scanner.send(RefreshPlots).await;
             let stats = scanner.send(GetPlotStats).await.ok();
             if let Some(s) = stats {
@@ -353,6 +442,7 @@ impl actix::Handler<ChainNotification> for EventSink {
 pub fn prepare_mining(
     m: &MiningOptions,
     options: &NodeOptions,
+    seams: &Seams,
     plots: &mut PlotsConfig,
     out: &mut dyn Write,
 ) -> Result<(Keypair, CoinbasePolicy), NodeError> {
@@ -368,7 +458,7 @@ pub fn prepare_mining(
     let key = match spacetime::keyfile::read_key_file(&key_path) {
         Ok(k) => k,
         Err(_) if m.dev_plot_bytes.is_some() && !key_path.exists() => {
-            let k = Keypair::generate();
+            let k = Keypair::generate_with(&mut seams.rng_for("miner-key"));
             spacetime::keyfile::write_key_file(&key_path, &k, false).map_err(key_err)?;
             writeln!(out, "created miner key {}", key_path.display())?;
             k
@@ -394,7 +484,7 @@ pub fn prepare_mining(
                 size,
                 params: options.genesis.config.plot.clone(),
                 miner: key.public(),
-                seed: None,
+                seed: Some(Hash(seams.rng_for("dev-plot").bytes32())),
                 threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 memory: 64 * 1024 * 1024,
                 restart: false,

@@ -108,7 +108,10 @@ mod tests {
     async fn inline_work_runs_on_this_thread_threaded_work_elsewhere() {
         let here = std::thread::current().id();
         let inline = Spawner::Inline(CostModel::default());
-        assert_eq!(inline.run(move || std::thread::current().id()).await, Ok(here));
+        assert_eq!(
+            inline.run(move || std::thread::current().id()).await,
+            Ok(here)
+        );
         let threads = Spawner::Threads;
         let there = threads.run(|| std::thread::current().id()).await.unwrap();
         assert_ne!(there, here);

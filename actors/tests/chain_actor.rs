@@ -48,7 +48,11 @@ async fn chain_state_imports_answers_and_publishes() {
 
     let dir = tempfile::tempdir().unwrap();
     let chain = Chain::open(&dir.path().join("chain.redb"), genesis.clone()).unwrap();
-    let handle = ChainState::start_on_own_thread(chain, Arc::new(FixedClock));
+    let handle = ChainState::start_on_own_thread(
+        chain,
+        Arc::new(FixedClock),
+        spacetime::NodeRng::from_u64(1),
+    );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let listener = Listener(seen.clone()).start();
     handle

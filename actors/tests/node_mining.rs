@@ -1,7 +1,6 @@
 //! A node run in-process mines its own chain; a transfer submitted to its mempool is mined and
 //! changes balances; the chain survives a restart.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spacetime::chain::Chain;
@@ -9,13 +8,13 @@ use spacetime::genesis::Allocation;
 use spacetime::mempool::MempoolConfig;
 use spacetime::{Amount, Genesis, GenesisConfig, Keypair, PublicKey, UnsignedTransfer};
 use spacetime_actors::chain::{GetAccount, GetTip};
-use spacetime_actors::clock::{Clock, SystemClock};
 use spacetime_actors::mempool::{GetMempoolStats, SubmitError, SubmitTransfer};
 use spacetime_actors::miner::CoinbasePolicy;
 use spacetime_actors::node::{
     CHAIN_DB_FILE, MiningOptions, NodeOptions, prepare_mining, start_core,
 };
 use spacetime_actors::plots::PlotsConfig;
+use spacetime_actors::seams::Seams;
 
 async fn wait_for(limit: Duration, mut ok: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -55,20 +54,22 @@ async fn node_mines_includes_transfers_and_restarts() {
         }),
         plots: PlotsConfig::default(),
         mempool: MempoolConfig::default(),
+        timeouts: Default::default(),
     };
     let chain = Chain::open(&dir.path().join(CHAIN_DB_FILE), genesis.clone()).unwrap();
     let mut plots = options.plots.clone();
     let mut sink = std::io::sink();
+    let seams = Seams::production().unwrap();
     let key = prepare_mining(
         options.mining.as_ref().unwrap(),
         &options,
+        &seams,
         &mut plots,
         &mut sink,
     )
     .unwrap();
     let miner = key.0.public();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let core = start_core(&options, chain, Some(key), &plots, clock, &mut sink)
+    let core = start_core(&options, chain, Some(key), &plots, &seams, &mut sink)
         .await
         .unwrap();
 

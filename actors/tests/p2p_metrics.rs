@@ -1,14 +1,13 @@
 //! The network layer's metrics, recorded by two real nodes on loopback.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use spacetime::Hash;
 use spacetime::p2p::PeerManagerConfig;
-use spacetime_actors::clock::SystemClock;
 use spacetime_actors::net::StaticKey;
 use spacetime_actors::p2p::{ChainTip, GetPeers, NetworkConfig, Timeouts, metrics as m, start};
+use spacetime_actors::seams::Seams;
 
 fn config(seeds: Vec<std::net::SocketAddr>) -> NetworkConfig {
     NetworkConfig {
@@ -47,7 +46,7 @@ fn two_nodes_report_peers_traffic_and_latency() {
                 StaticKey::generate().unwrap(),
                 net,
                 tip,
-                Arc::new(SystemClock),
+                &Seams::production().unwrap(),
             )
             .await
             .unwrap();
@@ -56,7 +55,7 @@ fn two_nodes_report_peers_traffic_and_latency() {
                 StaticKey::generate().unwrap(),
                 net,
                 tip,
-                Arc::new(SystemClock),
+                &Seams::production().unwrap(),
             )
             .await
             .unwrap();
@@ -66,7 +65,7 @@ fn two_nodes_report_peers_traffic_and_latency() {
                 StaticKey::generate().unwrap(),
                 Hash([4; 32]),
                 tip,
-                Arc::new(SystemClock),
+                &Seams::production().unwrap(),
             )
             .await
             .unwrap();

@@ -1,17 +1,16 @@
 //! Real nodes on 127.0.0.1: handshakes, discovery, bans, wrong networks, restarts.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spacetime::p2p::PeerManagerConfig;
 use spacetime::wire::{Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities};
 use spacetime::{BoundedString, Hash};
-use spacetime_actors::clock::SystemClock;
 use spacetime_actors::net::{Role, StaticKey, exchange_hello, handshake};
 use spacetime_actors::p2p::{
     ChainTip, GetPeers, IsBanned, Network, NetworkConfig, Shutdown, Timeouts, start,
 };
+use spacetime_actors::seams::Seams;
 
 const NET: Hash = Hash([7; 32]);
 
@@ -47,7 +46,7 @@ async fn node_with_key(config: NetworkConfig, network_id: Hash, key: StaticKey) 
         hash: network_id,
         work: [0; 32],
     };
-    start(config, key, network_id, tip, Arc::new(SystemClock))
+    start(config, key, network_id, tip, &Seams::production().unwrap())
         .await
         .unwrap()
 }
@@ -165,9 +164,15 @@ async fn rogue(node: &Network) -> spacetime_actors::net::Session {
     let stream = tokio::net::TcpStream::connect(node.listening.unwrap())
         .await
         .unwrap();
-    let mut session = handshake(stream, &key, Role::Initiator, Duration::from_secs(3))
-        .await
-        .unwrap();
+    let mut session = handshake(
+        stream,
+        &key,
+        Role::Initiator,
+        Duration::from_secs(3),
+        spacetime::NodeRng::from_os().unwrap(),
+    )
+    .await
+    .unwrap();
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
         network_id: NET,

@@ -781,5 +781,8 @@ fn a_memory_disk_keeps_the_chain_across_reopening_and_refuses_another_network() 
     assert_eq!(disk.len_bytes(), before);
     let reopened = Chain::open_on(ChainStorage::Memory(disk), dev()).unwrap();
     assert_eq!(reopened.tip(), tip);
-    assert_eq!(reopened.block_at(3).unwrap().map(|b| b.header.height), Some(3));
+    assert_eq!(
+        reopened.block_at(3).unwrap().map(|b| b.header.height),
+        Some(3)
+    );
 }

@@ -349,7 +349,10 @@ impl Handler<BuildAndImport> for ChainState {
         // A template can lag the tip by an event: drop the transfers the tip no longer accepts
         // (each try names the first bad one) rather than lose the block.
         let block = loop {
-            match self.chain.build_block(draft.clone(), &msg.key, &mut self.rng) {
+            match self
+                .chain
+                .build_block(draft.clone(), &msg.key, &mut self.rng)
+            {
                 Ok(block) => break block,
                 Err(BuildError::Invalid(reason)) if !draft.transfers.is_empty() => {
                     match transfer_index(&reason) {

@@ -8,7 +8,7 @@ use spacetime::{Address, Genesis, Height};
 
 use super::{CliError, NetworkArgs};
 use crate::chain::blockfile::{BlockFileReader, BlockFileWriter};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, NodeClock};
 use crate::node::CHAIN_DB_FILE;
 
 /// `spacetime chain ...`
@@ -216,7 +216,7 @@ fn import(chain: &mut Chain, file: &PathBuf, out: &mut dyn Write) -> Result<(), 
         error,
     })?;
     let mut reader = BlockFileReader::new(std::io::BufReader::new(f))?;
-    let clock = SystemClock;
+    let clock = NodeClock::system();
     let (mut connected, mut known, mut invalid) = (0u64, 0u64, 0u64);
     while let Some(block) = reader.next_block()? {
         match chain.import(block, clock.now_ms()) {

@@ -150,6 +150,7 @@ pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         mining,
         plots: config.plots,
         mempool: config.mempool,
+        timeouts: crate::p2p::Timeouts::default(),
     };
     Ok(node::run(options, out)?)
 }

@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash as NoiseHash, Random};
-use snow::params::{CipherChoice, DHChoice, HashChoice};
 use spacetime::wire::{
     Frame, FrameDecoder, FrameError, MAX_NOISE_PLAINTEXT, Message, encode_frame_into,
 };

@@ -11,6 +11,10 @@ use super::*;
 
 const T: Duration = Duration::from_secs(5);
 
+fn os_rng() -> spacetime::NodeRng {
+    spacetime::NodeRng::from_os().unwrap()
+}
+
 async fn pair() -> (Session, Session, StaticKey, StaticKey) {
     let (a, b) = (
         StaticKey::generate().unwrap(),
@@ -21,10 +25,12 @@ async fn pair() -> (Session, Session, StaticKey, StaticKey) {
     let b2 = b.clone();
     let accept = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        handshake(stream, &b2, Role::Responder, T).await
+        handshake(stream, &b2, Role::Responder, T, os_rng()).await
     });
     let stream = TcpStream::connect(addr).await.unwrap();
-    let initiator = handshake(stream, &a, Role::Initiator, T).await.unwrap();
+    let initiator = handshake(stream, &a, Role::Initiator, T, os_rng())
+        .await
+        .unwrap();
     let responder = accept.await.unwrap().unwrap();
     (initiator, responder, a, b)
 }
@@ -341,7 +347,14 @@ async fn garbage_and_silence_fail_the_handshake_cleanly() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     });
     let (stream, _) = listener.accept().await.unwrap();
-    let result = handshake(stream, &key, Role::Responder, Duration::from_secs(2)).await;
+    let result = handshake(
+        stream,
+        &key,
+        Role::Responder,
+        Duration::from_secs(2),
+        os_rng(),
+    )
+    .await;
     assert!(
         matches!(
             result,
@@ -353,7 +366,14 @@ async fn garbage_and_silence_fail_the_handshake_cleanly() {
     // Silence: a connection that never speaks times out.
     let _silent = TcpStream::connect(addr).await.unwrap();
     let (stream, _) = listener.accept().await.unwrap();
-    let result = handshake(stream, &key, Role::Responder, Duration::from_millis(200)).await;
+    let result = handshake(
+        stream,
+        &key,
+        Role::Responder,
+        Duration::from_millis(200),
+        os_rng(),
+    )
+    .await;
     assert!(
         matches!(result, Err(TransportError::HandshakeTimeout)),
         "{result:?}"
@@ -419,7 +439,7 @@ async fn a_plain_noise_client_completes_the_handshake_and_reads_the_hello() {
         spacetime::decode::<Message>(&buf[4..n]).map_err(|e| e.to_string())
     });
     let (stream, _) = listener.accept().await.unwrap();
-    let mut session = handshake(stream, &server_key, Role::Responder, T)
+    let mut session = handshake(stream, &server_key, Role::Responder, T, os_rng())
         .await
         .unwrap();
     let ours = hello(&server_key, Hash([3; 32]));
@@ -445,8 +465,8 @@ fn static_keys_round_trip_and_identify() {
 fn node_keys_persist_and_match_snow() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.key");
-    let created = StaticKey::load_or_create(&path).unwrap();
-    let loaded = StaticKey::load_or_create(&path).unwrap();
+    let created = StaticKey::load_or_create(&path, &mut os_rng()).unwrap();
+    let loaded = StaticKey::load_or_create(&path, &mut os_rng()).unwrap();
     assert_eq!(created.public(), loaded.public());
     // Our X25519 derivation agrees with snow's own key generation.
     let snow_pair = snow::Builder::new(NOISE_PARAMS.parse().unwrap())
@@ -461,5 +481,49 @@ fn node_keys_persist_and_match_snow() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[20] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
-    assert!(StaticKey::load_or_create(&path).is_err());
+    assert!(StaticKey::load_or_create(&path, &mut os_rng()).is_err());
+}
+
+/// Both ends of a handshake over an in-memory pipe with seeded generators.
+async fn seeded_pair(a: &StaticKey, b: &StaticKey, seed: u64) -> (Session, Session) {
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let root = spacetime::NodeRng::from_u64(seed);
+    let (ra, rb) = (root.derive("a"), root.derive("b"));
+    let (b2, t) = (b.clone(), T);
+    let responder = tokio::spawn(async move { handshake(y, &b2, Role::Responder, t, rb).await });
+    let initiator = handshake(x, a, Role::Initiator, T, ra).await.unwrap();
+    (initiator, responder.await.unwrap().unwrap())
+}
+
+#[tokio::test]
+async fn seeded_handshakes_over_memory_pipes_repeat_byte_for_byte() {
+    let (a, b) = (
+        StaticKey::from_private([1; 32]),
+        StaticKey::from_private([2; 32]),
+    );
+    let first_ciphertext = |mut s: Session| {
+        s.queue(&Message::Ping(spacetime::wire::Ping { nonce: 9 }))
+            .unwrap();
+        s.take_queued()
+    };
+    let (i1, r1) = seeded_pair(&a, &b, 7).await;
+    let (i2, _) = seeded_pair(&a, &b, 7).await;
+    let (i3, _) = seeded_pair(&a, &b, 8).await;
+    assert_eq!(r1.remote_node_id(), a.node_id());
+    let (c1, c2, c3) = (
+        first_ciphertext(i1),
+        first_ciphertext(i2),
+        first_ciphertext(i3),
+    );
+    assert_eq!(c1, c2, "same seeds, same session keys");
+    assert_ne!(c1, c3, "another seed, other ephemeral keys");
+    // And the session works over the pipe.
+    let (mut i4, mut r4) = seeded_pair(&a, &b, 9).await;
+    i4.send(&Message::Ping(spacetime::wire::Ping { nonce: 5 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        r4.recv().await.unwrap(),
+        Message::Ping(spacetime::wire::Ping { nonce: 5 })
+    );
 }

@@ -136,7 +136,10 @@ async fn serve(
         timeouts,
         ..
     } = task;
-    if events.try_send(SessionEvent::Up { id, hello: theirs }).is_err() {
+    if events
+        .try_send(SessionEvent::Up { id, hello: theirs })
+        .is_err()
+    {
         return "manager busy".into();
     }
     let mut rules = PeerSession::new(clock.now_ms(), timeouts.session(), id.0);
@@ -195,9 +198,7 @@ async fn serve(
             now_traffic.bytes_out - reported.bytes_out,
         );
         reported = now_traffic;
-        timer
-            .as_mut()
-            .reset(deadline(&rules, clock.as_ref()));
+        timer.as_mut().reset(deadline(&rules, clock.as_ref()));
     }
 }
 

@@ -213,7 +213,7 @@ fn early_termination_and_timeout() {
     assert!(r2.stopped_early && r2.leaves_read == 0);
 
     let mut late = ScanJob::new(Hash([2; 32]), Target::ZERO, cfg);
-    late.deadline = Instant::now() - Duration::from_millis(1);
+    late.deadline = tokio::time::Instant::now() - Duration::from_millis(1);
     let r = scan_plot(&h, &late, &AtomicBool::new(false));
     assert!(r.timed_out);
     assert_eq!(r.leaves_read, 0);
