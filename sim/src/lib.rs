@@ -37,13 +37,20 @@
 #![warn(missing_docs)]
 
 pub mod link;
+pub mod metrics;
 pub mod net;
 pub mod rng;
+pub mod scope;
+pub mod sim;
 pub mod topology;
+pub mod trace;
 
 pub use link::{
     Direction, DirectionStats, LinkControl, LinkError, LinkParams, LinkStats, LinkStream, connect,
 };
+pub use metrics::{HistogramSummary, MetricsView, NodeMetrics};
 pub use net::{NetError, NetStats, SimListener, SimNet, SimTransport};
 pub use rng::SimRng;
+pub use sim::{NODE_PORT, NodeSpec, Sim, SimError};
 pub use topology::{Topology, TopologyError};
+pub use trace::{Observed, Trace, TraceEntry};
