@@ -327,6 +327,9 @@ impl Sim {
             let result = node::start(&options, &seams, storage, &mut std::io::sink()).await;
             let _ = started_tx.send(result);
         });
+        // The handle is the node, kept rather than awaited: aborting it drops every task of
+        // the node at once (a crash).
+        #[allow(clippy::async_yields_async)]
         let scope = self.runner.block_on(async move { actix_rt::spawn(scope) });
         let started = self.runner.block_on(started_rx);
         let running = match started {
