@@ -130,6 +130,13 @@ impl Handler<CheckSupply> for EmissionActor {
     }
 }
 
+impl actix::Handler<crate::lifecycle::Stop> for EmissionActor {
+    type Result = ();
+    fn handle(&mut self, _: crate::lifecycle::Stop, ctx: &mut actix::Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

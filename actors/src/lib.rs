@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod emission;
+pub mod lifecycle;
 pub mod mempool;
 pub mod miner;
 pub mod net;

@@ -265,6 +265,13 @@ impl Handler<ChainNotification> for MempoolActor {
     }
 }
 
+impl actix::Handler<crate::lifecycle::Stop> for MempoolActor {
+    type Result = ();
+    fn handle(&mut self, _: crate::lifecycle::Stop, ctx: &mut actix::Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

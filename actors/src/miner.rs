@@ -267,3 +267,10 @@ impl Handler<ChainNotification> for MinerLoop {
         Box::pin(self.follow_tip())
     }
 }
+
+impl actix::Handler<crate::lifecycle::Stop> for MinerLoop {
+    type Result = ();
+    fn handle(&mut self, _: crate::lifecycle::Stop, ctx: &mut actix::Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}

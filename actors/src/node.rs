@@ -21,6 +21,7 @@ use spacetime::{Genesis, Hash, Keypair, PublicKey};
 use crate::chain::{ChainNotification, ChainState, ChainStateHandle, GetBlock, GetTip, Subscribe};
 use crate::clock::NodeClock;
 use crate::emission::EmissionActor;
+use crate::lifecycle::Stop;
 use crate::mempool::{GetMempoolStats, MempoolActor, MempoolLinks};
 use crate::miner::{CoinbasePolicy, MinerLinks, MinerLoop};
 use crate::net::StaticKey;
@@ -273,11 +274,14 @@ impl RunningNode {
     /// bans saved), then the chain (the database closes).
     pub async fn stop(self) {
         if let Some((miner, scanner)) = self.mining {
+            let _ = miner.send(Stop).await;
             let _ = scanner.send(CancelScan).await;
-            drop(miner);
+            let _ = scanner.send(Stop).await;
         }
         let _ = self.network.manager.send(Shutdown).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = self.mempool.send(Stop).await;
+        let _ = self.emission.send(Stop).await;
         self.chain.stop().await;
     }
 }

@@ -80,6 +80,9 @@ pub enum SimError {
     /// The topology cannot be built.
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    /// The genesis configuration is invalid.
+    #[error(transparent)]
+    Genesis(#[from] spacetime::genesis::GenesisError),
 }
 
 /// What kind of node to add and how it runs.
@@ -166,12 +169,7 @@ impl std::fmt::Debug for Sim {
 impl Sim {
     /// A simulation of the built-in `dev` network with ideal links (set them on [`Sim::net`]).
     pub fn new(seed: u64) -> Result<Self, SimError> {
-        let genesis = match Genesis::builtin("dev") {
-            Ok(g) => g,
-            // The built-in networks are compiled in and tested; this cannot fail.
-            Err(e) => unreachable!("the built-in dev genesis is valid: {e}"),
-        };
-        Self::with_genesis(seed, genesis)
+        Self::with_genesis(seed, Genesis::builtin("dev")?)
     }
 
     /// A simulation of `genesis`.
@@ -270,6 +268,11 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The nodes node `i` dials at start.
+    pub fn seeds(&self, i: usize) -> &[usize] {
+        self.nodes.get(i).map_or(&[], |n| n.seeds.as_slice())
     }
 
     /// Starts every node that is not running, in index order.

@@ -149,9 +149,12 @@ impl CryptoResolver for SeededResolver {
     }
 }
 
-/// Socket read buffer: several small Noise messages per `read` syscall, and always room for
-/// one whole Noise message with its length prefix.
+/// Largest socket read buffer: several whole Noise messages per `read` syscall.
 const READ_BUFFER_BYTES: usize = 2 * (MAX_NOISE_MESSAGE + 2);
+/// The read buffer a session starts with; it doubles (up to [`READ_BUFFER_BYTES`]) only when
+/// a message does not fit, so the many idle sessions of a node (pings, small gossip) hold a
+/// few KiB each instead of 192 KiB.
+const INITIAL_READ_BUFFER_BYTES: usize = 4096;
 
 /// Writes one length-prefixed Noise message.
 async fn write_noise<W: AsyncWrite + Unpin>(
@@ -269,10 +272,11 @@ pub struct Session {
     inbox: VecDeque<Frame>,
     decoded: Vec<Frame>,
     /// Bytes read but not yet decrypted are `read_buf[read_start..read_end]`.
-    read_buf: Box<[u8]>,
+    read_buf: Vec<u8>,
     read_start: usize,
     read_end: usize,
-    plain_buf: Box<[u8; MAX_NOISE_MESSAGE]>,
+    /// Grows to the largest message decrypted so far.
+    plain_buf: Vec<u8>,
     frame_buf: Vec<u8>,
     wire_buf: Vec<u8>,
     traffic: Traffic,
@@ -293,10 +297,10 @@ impl Session {
             decoder: FrameDecoder::new(),
             inbox: VecDeque::new(),
             decoded: Vec::new(),
-            read_buf: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            read_buf: vec![0; INITIAL_READ_BUFFER_BYTES],
             read_start: 0,
             read_end: 0,
-            plain_buf: Box::new([0; MAX_NOISE_MESSAGE]),
+            plain_buf: Vec::new(),
             frame_buf: Vec::new(),
             wire_buf: Vec::new(),
             traffic: Traffic::default(),
@@ -382,10 +386,15 @@ impl Session {
                 continue;
             }
             if self.read_end == self.read_buf.len() {
-                // Make room: move the partial message to the front.
+                // Make room: move the partial message to the front, and if it fills the whole
+                // buffer, grow it (a Noise message is at most 65,537 bytes with its prefix).
                 self.read_buf.copy_within(self.read_start..self.read_end, 0);
                 self.read_end -= self.read_start;
                 self.read_start = 0;
+                if self.read_end == self.read_buf.len() {
+                    let grown = (self.read_buf.len() * 2).min(READ_BUFFER_BYTES);
+                    self.read_buf.resize(grown, 0);
+                }
             }
             let n = self
                 .stream
@@ -411,6 +420,9 @@ impl Session {
             let Some(message) = available.get(2..2 + len) else {
                 break;
             };
+            if self.plain_buf.len() < message.len() {
+                self.plain_buf.resize(message.len(), 0);
+            }
             let plain = self.noise.read_message(message, &mut self.plain_buf[..])?;
             self.read_start += 2 + len;
             self.decoder

@@ -489,3 +489,10 @@ impl Handler<CancelScan> for ScannerPool {
         }
     }
 }
+
+impl actix::Handler<crate::lifecycle::Stop> for ScannerPool {
+    type Result = ();
+    fn handle(&mut self, _: crate::lifecycle::Stop, ctx: &mut actix::Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}
