@@ -489,7 +489,12 @@ pub fn prepare_mining(
                 params: options.genesis.config.plot.clone(),
                 miner: key.public(),
                 seed: Some(Hash(seams.rng_for("dev-plot").bytes32())),
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                // The simulator's thread plots alone: no worker threads beside it.
+                threads: if seams.spawner.is_inline() {
+                    1
+                } else {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                },
                 memory: 64 * 1024 * 1024,
                 restart: false,
             };

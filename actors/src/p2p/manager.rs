@@ -16,15 +16,16 @@ use spacetime::p2p::{
     Action, AddrBook, BanList, Direction, PeerId, PeerManager, PeerManagerConfig, Random,
 };
 use spacetime::wire::{
-    DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, PeerAddr, PeerList,
-    capabilities,
+    DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities,
 };
-use spacetime::{BoundedString, BoundedVec, Hash, Height, NodeRng};
+use spacetime::{BoundedString, Hash, Height, NodeRng};
 use tokio::sync::mpsc;
 
-use super::events::{Outgoing, PeerEvent, PeerNotification, SessionEvent};
+use super::events::{Outgoing, PeerEvent, PeerNotification};
 use super::peer::{self, PeerTask, Timeouts};
 use super::store::{self, BANS_FILE, Loaded, PEERS_FILE};
+
+mod sessions;
 use crate::clock::Clock;
 use crate::net::{BoxStream, Role, StaticKey, Transport};
 use crate::seams::Seams;
@@ -503,133 +504,6 @@ impl Handler<Tick> for PeerManagerActor {
     type Result = ();
     fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
         self.tick(ctx);
-    }
-}
-
-impl Handler<SessionEvent> for PeerManagerActor {
-    type Result = ();
-    fn handle(&mut self, event: SessionEvent, ctx: &mut Context<Self>) {
-        match event {
-            SessionEvent::Up { id, hello } => self.on_up(id, hello),
-            SessionEvent::Down {
-                id,
-                reason,
-                self_connection,
-            } => self.on_down(id, reason, self_connection),
-            SessionEvent::Misbehaved { id, what } => {
-                tracing::debug!(peer = id.0, ?what, "misbehaviour");
-                if let Some(action) = self.core.on_misbehavior(id, what, self.clock.now_ms()) {
-                    super::metrics::banned();
-                    self.apply(action, ctx);
-                    self.persist_in_background();
-                }
-            }
-            SessionEvent::Latency { id, rtt_ms } => {
-                super::metrics::latency(rtt_ms);
-                self.core.on_latency(id, rtt_ms);
-                if let Some(h) = self.handles.get_mut(&id) {
-                    h.latency_ms = Some(rtt_ms);
-                }
-                self.publish(PeerEvent::Latency { id, rtt_ms });
-            }
-            SessionEvent::Message { id, message } => self.on_message(id, message),
-        }
-    }
-}
-
-impl PeerManagerActor {
-    /// A session completed its handshake and Hello.
-    fn on_up(&mut self, id: PeerId, hello: Hello) {
-        let now = self.clock.now_ms();
-        match self.core.on_hello(
-            id,
-            hello.node_id,
-            hello.capabilities,
-            hello.listen_port,
-            now,
-        ) {
-            Ok(()) => {
-                let Some(handle) = self.handles.get_mut(&id) else {
-                    return;
-                };
-                super::metrics::peer_up(handle.direction);
-                let event = PeerEvent::Connected {
-                    id,
-                    node_id: hello.node_id,
-                    addr: handle.addr,
-                    direction: handle.direction,
-                    best_height: hello.best_height,
-                };
-                handle.hello = Some(hello);
-                self.publish(event);
-                // Learn addresses from every new peer.
-                self.send(id, Message::RequestPeers);
-            }
-            Err(reason) => {
-                if let Some(handle) = self.handles.get(&id) {
-                    let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
-                }
-            }
-        }
-    }
-
-    /// A session ended.
-    fn on_down(&mut self, id: PeerId, reason: String, self_connection: bool) {
-        let Some(handle) = self.handles.remove(&id) else {
-            return;
-        };
-        tracing::debug!(peer = id.0, addr = %handle.addr, %reason, "session ended");
-        if let Some(hello) = &handle.hello {
-            super::metrics::peer_down(handle.direction);
-            self.publish(PeerEvent::Disconnected {
-                id,
-                node_id: hello.node_id,
-                reason,
-            });
-        }
-        let now = self.clock.now_ms();
-        if self_connection && handle.direction == Direction::Outbound {
-            // The address we dialled is ourselves: never again.
-            self.core.add_local_addr(handle.addr);
-        } else if handle.hello.is_none() && handle.direction == Direction::Outbound {
-            self.core.on_dial_failed(handle.addr, now);
-        }
-        self.core.on_disconnected(id);
-    }
-
-    /// A message from a peer.
-    fn on_message(&mut self, id: PeerId, message: Message) {
-        let now = self.clock.now_ms();
-        match message {
-            Message::RequestPeers => {
-                let peers: Vec<PeerAddr> = self
-                    .core
-                    .book()
-                    .gossip(
-                        now,
-                        GOSSIP_MAX_AGE_MS,
-                        spacetime::wire::MAX_PEERS_PER_MESSAGE,
-                    )
-                    .into_iter()
-                    .map(|i| PeerAddr {
-                        ip: i.addr.ip(),
-                        port: i.addr.port(),
-                        capabilities: i.capabilities,
-                        last_seen_ms: i.last_seen_ms,
-                    })
-                    .collect();
-                let list = PeerList {
-                    peers: BoundedVec::try_from_vec(peers).unwrap_or_default(),
-                };
-                self.send(id, Message::PeerList(list));
-            }
-            Message::PeerList(list) => self.core.on_peer_list(&list.peers, now),
-            other => {
-                // Chain and mempool messages go to their actors once those exist.
-                super::metrics::dropped();
-                tracing::trace!(peer = id.0, kind = other.kind().name(), "no subscriber");
-            }
-        }
     }
 }
 
