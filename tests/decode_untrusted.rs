@@ -6,7 +6,10 @@ use std::cell::Cell;
 
 use spacetime::encoding::{Canonical, encode};
 use spacetime::merkle::MerkleProof;
-use spacetime::{Block, BlockHeader, Coinbase, Transfer, decode};
+use spacetime::wire::{
+    FrameDecoder, FrameError, GetBlocks, MAX_BLOCKS_PER_REQUEST, Message, MessageKind, NotFound,
+};
+use spacetime::{Block, BlockHeader, BoundedVec, Coinbase, Hash, Transfer, decode};
 
 /// Records the largest single allocation made by the current thread while tracking is on.
 struct Tracking;
@@ -98,6 +101,7 @@ fn check_all(bytes: &[u8]) {
     check::<BlockHeader>(bytes);
     check::<Block>(bytes);
     check::<MerkleProof>(bytes);
+    check::<Message>(bytes);
 }
 
 #[test]
@@ -147,6 +151,131 @@ fn hostile_length_prefixes() {
             bytes.extend((0..tail).map(|_| rng.next() as u8 & 0x7f));
             check_all(&bytes);
         }
+    }
+}
+
+#[test]
+fn hostile_message_length_prefixes() {
+    // Every message type followed by a lying first length field: the count of `GetBlocks`,
+    // `NotFound`, `PeerList`, `GetHeaders` and `Headers`, garbage for the others. Bounds at and
+    // above 128 (block requests), 64 (locators), 1,000 (peers), 2,000 (headers), and huge.
+    let lengths = [
+        127,
+        128,
+        129,
+        64,
+        65,
+        1000,
+        1001,
+        2000,
+        2001,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ];
+    let mut rng = Rng(99);
+    for kind in MessageKind::ALL {
+        for len in lengths {
+            for tail in [0, 31, 32, 4096, 70_000] {
+                let mut bytes = vec![kind.tag()];
+                bytes.extend_from_slice(&varint(len));
+                bytes.extend((0..tail).map(|_| rng.next() as u8));
+                check::<Message>(&bytes);
+                if is_block_request(kind) && len > MAX_BLOCKS_PER_REQUEST as u64 {
+                    assert!(
+                        decode::<Message>(&bytes).is_err(),
+                        "{} with {len} hashes",
+                        kind.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn is_block_request(kind: MessageKind) -> bool {
+    matches!(kind, MessageKind::GetBlocks | MessageKind::NotFound)
+}
+
+/// Valid `GetBlocks` and `NotFound` messages of 0, 1, 2 and the most hashes.
+fn block_requests() -> Vec<Message> {
+    let mut out = Vec::new();
+    for n in [0, 1, 2, MAX_BLOCKS_PER_REQUEST] {
+        let hashes: Vec<Hash> = (0..n).map(|i| Hash([i as u8; 32])).collect();
+        let hashes = BoundedVec::try_from_vec(hashes).expect("within the bound");
+        out.push(Message::GetBlocks(GetBlocks {
+            hashes: hashes.clone(),
+        }));
+        out.push(Message::NotFound(NotFound { hashes }));
+    }
+    out
+}
+
+#[test]
+fn truncated_padded_and_mutated_block_requests() {
+    let mut rng = Rng(11);
+    for m in block_requests() {
+        let valid = encode(&m);
+        assert!(valid.len() <= m.kind().max_len(), "{}", m.kind().name());
+        assert_eq!(decode::<Message>(&valid).as_ref(), Ok(&m));
+        // Every strict prefix is an error.
+        for cut in 0..valid.len() {
+            check::<Message>(&valid[..cut]);
+            assert!(decode::<Message>(&valid[..cut]).is_err(), "cut at {cut}");
+        }
+        // Any trailing byte is an error.
+        for extra in [0u8, 1, 0xff] {
+            let mut long = valid.clone();
+            long.push(extra);
+            check::<Message>(&long);
+            assert!(decode::<Message>(&long).is_err(), "trailing {extra}");
+        }
+        // Random mutations decode to a canonical message or fail.
+        for _ in 0..2_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + rng.next() % 3 {
+                let i = (rng.next() as usize) % bytes.len();
+                bytes[i] = rng.next() as u8;
+            }
+            check_all(&bytes);
+        }
+    }
+    // One hash over the bound, with all its bytes present.
+    for tag in [MessageKind::GetBlocks.tag(), MessageKind::NotFound.tag()] {
+        let mut over = vec![tag];
+        over.extend_from_slice(&varint(MAX_BLOCKS_PER_REQUEST as u64 + 1));
+        over.extend_from_slice(&vec![0; (MAX_BLOCKS_PER_REQUEST + 1) * 32]);
+        check::<Message>(&over);
+        assert!(decode::<Message>(&over).is_err());
+    }
+}
+
+#[test]
+fn oversized_block_request_frames_are_refused_from_the_header() {
+    for kind in [MessageKind::GetBlocks, MessageKind::NotFound] {
+        for len in [kind.max_len() as u32 + 1, u32::MAX] {
+            let mut header = len.to_be_bytes().to_vec();
+            header.push(kind.tag());
+            let mut out = Vec::new();
+            let mut result = None;
+            let largest = largest_allocation(|| {
+                result = Some(FrameDecoder::new().push_messages(&header, &mut out));
+            });
+            assert!(
+                matches!(result, Some(Err(FrameError::TooLarge { .. }))),
+                "{}: {result:?}",
+                kind.name()
+            );
+            assert!(largest <= allowed(header.len()), "{largest}");
+            assert!(out.is_empty());
+        }
+        // A frame of the largest allowed length that stops short yields nothing.
+        let mut frame = (kind.max_len() as u32).to_be_bytes().to_vec();
+        frame.push(kind.tag());
+        frame.extend_from_slice(&[0x81, 0x01]);
+        let mut d = FrameDecoder::new();
+        let mut out = Vec::new();
+        assert!(d.push_messages(&frame, &mut out).is_ok());
+        assert!(out.is_empty() && !d.is_idle());
     }
 }
 

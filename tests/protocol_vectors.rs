@@ -6,9 +6,10 @@
 use spacetime::block::{HEADER_VERSION, ProofOfSpace, UnsignedHeader};
 use spacetime::bytes::to_hex;
 use spacetime::tx::{ChainId, CoinbaseOutput, UnsignedTransfer};
+use spacetime::wire::{GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, capabilities};
 use spacetime::{
-    Amount, BlockHeader, BoundedBytes, BoundedVec, Coinbase, Genesis, Hash, PublicKey, Signature,
-    Target, Transfer, encode,
+    Amount, BlockHeader, BoundedBytes, BoundedString, BoundedVec, Coinbase, Genesis, Hash,
+    PublicKey, Signature, Target, Transfer, decode, encode,
 };
 
 #[test]
@@ -92,6 +93,62 @@ fn header_layout() {
     ]
     .concat();
     assert_eq!(to_hex(&encode(&header)), expected);
+}
+
+#[test]
+fn hello_layout() {
+    let hello = Message::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        network_id: Hash([0x01; 32]),
+        node_id: Hash([0x02; 32]),
+        best_height: 300,
+        best_hash: Hash([0x03; 32]),
+        cumulative_work: [0x04; 32],
+        listen_port: 9444,
+        user_agent: BoundedString::try_from_str("st/2").expect("short"),
+        capabilities: capabilities::FULL_NODE | capabilities::TX_RELAY,
+        time_ms: 1,
+    });
+    // Type 0, version 2, ids, height 300, tip, work, port 9444, "st/2", capabilities 5, time 1.
+    let expected = format!(
+        "00 02 {} {} ac02 {} {} e449 04 73742f32 05 01",
+        "01".repeat(32),
+        "02".repeat(32),
+        "03".repeat(32),
+        "04".repeat(32)
+    )
+    .replace(' ', "");
+    assert_eq!(
+        PROTOCOL_VERSION, 2,
+        "a version bump updates this vector and the docs"
+    );
+    assert_eq!(to_hex(&encode(&hello)), expected);
+}
+
+#[test]
+fn get_blocks_layout() {
+    let m = Message::GetBlocks(GetBlocks {
+        hashes: BoundedVec::try_from_vec(vec![Hash([0xaa; 32]), Hash([0xbb; 32])])
+            .expect("two hashes"),
+    });
+    // Type 16, count 2, the hashes in request order.
+    let expected = format!("10 02 {} {}", "aa".repeat(32), "bb".repeat(32)).replace(' ', "");
+    let bytes = encode(&m);
+    assert_eq!(to_hex(&bytes), expected);
+    assert_eq!(decode::<Message>(&bytes), Ok(m));
+}
+
+#[test]
+fn not_found_layout() {
+    let m = Message::NotFound(NotFound {
+        hashes: BoundedVec::try_from_vec(vec![Hash([0xcc; 32]), Hash([0xdd; 32])])
+            .expect("two hashes"),
+    });
+    // Type 17, count 2, the missing hashes.
+    let expected = format!("11 02 {} {}", "cc".repeat(32), "dd".repeat(32)).replace(' ', "");
+    let bytes = encode(&m);
+    assert_eq!(to_hex(&bytes), expected);
+    assert_eq!(decode::<Message>(&bytes), Ok(m));
 }
 
 #[test]

@@ -68,6 +68,16 @@ pub struct RateLimit {
 /// The default per-peer limit of each message type. Generous for honest traffic (a syncing
 /// peer's headers and blocks, a busy mempool's transactions), tight for what is cheap to send
 /// and costly to answer.
+///
+/// `Block` allows 4,096 at once and 4,096 per second: a node syncing thousands of blocks per
+/// second from one peer must not score it as a flooder, and the byte bucket
+/// ([`DEFAULT_BYTE_BURST`], [`DEFAULT_BYTES_PER_SECOND`]) already bounds the bandwidth a peer
+/// can spend on blocks. `GetBlocks` and `NotFound` allow 64 at once and 64 per second: each
+/// names up to [`MAX_BLOCKS_PER_REQUEST`] blocks, so 64 requests cover 8,192 blocks per second,
+/// more than the `Block` limit admits, while bounding the requests one peer can make.
+/// `GetHeaders` and `Headers` stay at 20 and 10 per second (each `Headers` carries up to 2,000).
+///
+/// [`MAX_BLOCKS_PER_REQUEST`]: crate::wire::MAX_BLOCKS_PER_REQUEST
 pub const fn default_limit(kind: MessageKind) -> RateLimit {
     let (burst, per_second) = match kind {
         MessageKind::Hello => (1, 0),
@@ -76,7 +86,7 @@ pub const fn default_limit(kind: MessageKind) -> RateLimit {
         MessageKind::GetHeaders => (20, 10),
         MessageKind::Headers => (20, 10),
         MessageKind::GetBlock => (500, 200),
-        MessageKind::Block => (500, 200),
+        MessageKind::Block => (4096, 4096),
         MessageKind::Ping | MessageKind::Pong => (5, 1),
         MessageKind::NewChallenge => (10, 2),
         MessageKind::ProofSubmission => (50, 10),
@@ -85,6 +95,8 @@ pub const fn default_limit(kind: MessageKind) -> RateLimit {
         MessageKind::Tx => (2000, 500),
         MessageKind::TxPoolRequest => (2, 1),
         MessageKind::Disconnect => (1, 0),
+        MessageKind::GetBlocks => (64, 64),
+        MessageKind::NotFound => (64, 64),
     };
     RateLimit { burst, per_second }
 }
@@ -162,6 +174,44 @@ mod tests {
         let mut b = TokenBucket::new(1, 0, 0);
         assert!(b.try_take(1, 0));
         assert!(!b.try_take(1, u64::MAX));
+    }
+
+    #[test]
+    fn default_limits_admit_a_fast_sync_from_one_peer() {
+        // 2,000 blocks of 4 KiB per second for 10 s, with the requests that asked for them
+        // (128 blocks each) and a `NotFound` per request: nothing is refused.
+        let mut l = PeerRateLimiter::new(0);
+        for second in 0..10u64 {
+            for i in 0..2000u64 {
+                let now = second * 1000 + i / 2;
+                assert!(l.admit(MessageKind::Block, 4096, now), "block {second}.{i}");
+                if i % 128 == 0 {
+                    assert!(l.admit(MessageKind::GetBlocks, 4099, now), "request");
+                    assert!(l.admit(MessageKind::NotFound, 35, now), "not found");
+                }
+            }
+        }
+        // Bursts: a full window of requests at once, then the 65th is refused.
+        let mut l = PeerRateLimiter::new(0);
+        for _ in 0..64 {
+            assert!(l.admit(MessageKind::GetBlocks, 4099, 0));
+        }
+        assert!(!l.admit(MessageKind::GetBlocks, 4099, 0));
+        assert_eq!(default_limit(MessageKind::Block).burst, 4096);
+        assert_eq!(
+            default_limit(MessageKind::Headers),
+            RateLimit {
+                burst: 20,
+                per_second: 10
+            }
+        );
+        assert_eq!(
+            default_limit(MessageKind::GetHeaders),
+            RateLimit {
+                burst: 20,
+                per_second: 10
+            }
+        );
     }
 
     #[test]

@@ -9,16 +9,18 @@ use crate::encoding::{BoundedString, BoundedVec, Canonical};
 use crate::limits::{MAX_BLOCK_BYTES, MAX_HEADER_BYTES, MAX_TRANSFER_BYTES};
 use crate::{Block, BlockHeader, Epoch, Hash, Height, PublicKey, Signature, Target, Transfer};
 
-/// The protocol version this software speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
-/// The oldest protocol version it still accepts.
-pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this software speaks (2: adds `GetBlocks` and `NotFound`).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version it still accepts; version-1 nodes never served blocks or headers.
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 /// Most headers in one `Headers` message.
 pub const MAX_HEADERS_PER_MESSAGE: usize = 2000;
 /// Most addresses in one `PeerList` message.
 pub const MAX_PEERS_PER_MESSAGE: usize = 1000;
 /// Most hashes in a block locator.
 pub const MAX_LOCATOR_HASHES: usize = 64;
+/// Most block hashes in one `GetBlocks` or `NotFound`, so one request stays a bounded batch.
+pub const MAX_BLOCKS_PER_REQUEST: usize = 128;
 /// Longest user agent string, in bytes.
 pub const MAX_USER_AGENT_BYTES: usize = 256;
 /// Longest human-readable disconnect detail, in bytes.
@@ -102,6 +104,23 @@ pub struct Headers {
 pub struct GetBlock {
     /// The block's hash.
     pub hash: Hash,
+}
+
+/// Asks for full blocks by hash, for bulk download during sync.
+///
+/// The peer answers with one `Block` per block it has, in request order, then one `NotFound`
+/// listing the hashes it does not have, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetBlocks {
+    /// The blocks wanted, in the order they should be sent.
+    pub hashes: BoundedVec<Hash, MAX_BLOCKS_PER_REQUEST>,
+}
+
+/// The hashes of a `GetBlocks` the peer does not have, sent after the blocks it does have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotFound {
+    /// The missing blocks, in request order.
+    pub hashes: BoundedVec<Hash, MAX_BLOCKS_PER_REQUEST>,
 }
 
 /// Keepalive probe and answer; the nonce pairs them and measures latency.
@@ -207,7 +226,7 @@ pub enum Message {
     Headers(Headers),
     /// Asks for a block (5).
     GetBlock(GetBlock),
-    /// A block, answering `GetBlock` (6).
+    /// A block, answering `GetBlock` or `GetBlocks` (6).
     Block(Box<Block>),
     /// Keepalive probe (7).
     Ping(Ping),
@@ -227,6 +246,10 @@ pub enum Message {
     TxPoolRequest(TxPoolRequest),
     /// The session ends (15).
     Disconnect(Disconnect),
+    /// Asks for up to 128 blocks by hash (16).
+    GetBlocks(GetBlocks),
+    /// The requested blocks the peer does not have, answering `GetBlocks` (17).
+    NotFound(NotFound),
 }
 
 /// The type of a message: its first byte on the wire.
@@ -265,6 +288,10 @@ pub enum MessageKind {
     TxPoolRequest = 14,
     /// `Disconnect`.
     Disconnect = 15,
+    /// `GetBlocks`.
+    GetBlocks = 16,
+    /// `NotFound`.
+    NotFound = 17,
 }
 
 /// Largest encoded peer address: IPv6 tag and bytes, port, two varints.
@@ -274,7 +301,7 @@ const HELLO_MAX: usize = 1 + 5 + 32 + 32 + 10 + 32 + 32 + 3 + (2 + MAX_USER_AGEN
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Hello,
         Self::PeerList,
         Self::RequestPeers,
@@ -291,6 +318,8 @@ impl MessageKind {
         Self::Tx,
         Self::TxPoolRequest,
         Self::Disconnect,
+        Self::GetBlocks,
+        Self::NotFound,
     ];
 
     /// The kind with wire tag `tag`, if any.
@@ -322,6 +351,8 @@ impl MessageKind {
             Self::Tx => "tx",
             Self::TxPoolRequest => "tx_pool_request",
             Self::Disconnect => "disconnect",
+            Self::GetBlocks => "get_blocks",
+            Self::NotFound => "not_found",
         }
     }
 
@@ -342,6 +373,8 @@ impl MessageKind {
             Self::Tx => 1 + MAX_TRANSFER_BYTES,
             Self::TxPoolRequest => 1 + 5,
             Self::Disconnect => 1 + 1 + 2 + MAX_DISCONNECT_DETAIL_BYTES,
+            // Tag, a 2-byte count (128 needs two varint bytes), the hashes.
+            Self::GetBlocks | Self::NotFound => 1 + 2 + MAX_BLOCKS_PER_REQUEST * 32,
         }
     }
 }
@@ -366,6 +399,8 @@ impl Message {
             Self::Tx(_) => MessageKind::Tx,
             Self::TxPoolRequest(_) => MessageKind::TxPoolRequest,
             Self::Disconnect(_) => MessageKind::Disconnect,
+            Self::GetBlocks(_) => MessageKind::GetBlocks,
+            Self::NotFound(_) => MessageKind::NotFound,
         }
     }
 }

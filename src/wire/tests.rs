@@ -140,6 +140,12 @@ fn one_of_each(n: u64) -> Vec<Message> {
             reason: DisconnectReason::RateLimited,
             detail: BoundedString::try_from_str("slow down").unwrap(),
         }),
+        Message::GetBlocks(GetBlocks {
+            hashes: BoundedVec::try_from_vec(vec![Hash([n as u8; 32]), Hash([1; 32])]).unwrap(),
+        }),
+        Message::NotFound(NotFound {
+            hashes: BoundedVec::try_from_vec(vec![Hash([2; 32])]).unwrap(),
+        }),
     ]
 }
 
@@ -155,7 +161,8 @@ fn every_kind_round_trips_and_tags_match() {
         assert_eq!(&crate::decode::<Message>(&bytes).unwrap(), message);
         assert_eq!(MessageKind::from_tag(kind.tag()), Some(kind));
     }
-    assert_eq!(MessageKind::from_tag(16), None);
+    assert_eq!(MessageKind::ALL.len(), 18);
+    assert_eq!(MessageKind::from_tag(18), None);
     assert_eq!(MessageKind::from_tag(255), None);
 }
 
@@ -230,6 +237,12 @@ fn largest_messages_fit_their_limits_exactly() {
             score: Hash::ZERO,
             signature: Signature::ZERO,
         }),
+        Message::GetBlocks(GetBlocks {
+            hashes: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_BLOCKS_PER_REQUEST]).unwrap(),
+        }),
+        Message::NotFound(NotFound {
+            hashes: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_BLOCKS_PER_REQUEST]).unwrap(),
+        }),
     ];
     for m in cases {
         assert_eq!(encode(&m).len(), m.kind().max_len(), "{}", m.kind().name());
@@ -246,6 +259,55 @@ fn largest_messages_fit_their_limits_exactly() {
     .unwrap();
     big.coinbase.extra_data = BoundedBytes::try_from_slice(&[0; MAX_COINBASE_EXTRA_BYTES]).unwrap();
     assert!(encode(&Message::Block(Box::new(big))).len() <= MessageKind::Block.max_len());
+}
+
+#[test]
+fn block_requests_are_bounded() {
+    assert_eq!(MessageKind::GetBlocks.max_len(), 4099);
+    assert_eq!(MessageKind::NotFound.max_len(), 4099);
+    assert_eq!(MessageKind::GetBlocks.name(), "get_blocks");
+    assert_eq!(MessageKind::NotFound.name(), "not_found");
+    assert!(
+        BoundedVec::<Hash, MAX_BLOCKS_PER_REQUEST>::try_from_vec(vec![
+            Hash::ZERO;
+            MAX_BLOCKS_PER_REQUEST + 1
+        ])
+        .is_err()
+    );
+    let empty = Message::GetBlocks(GetBlocks {
+        hashes: BoundedVec::new(),
+    });
+    assert_eq!(encode(&empty), vec![MessageKind::GetBlocks.tag(), 0]);
+    assert_eq!(
+        crate::decode::<Message>(&[17, 0]).unwrap().kind(),
+        MessageKind::NotFound
+    );
+    for tag in [MessageKind::GetBlocks.tag(), MessageKind::NotFound.tag()] {
+        // 129 hashes: a count over the bound is refused, whatever follows.
+        let mut over = vec![tag, 0x81, 0x01];
+        over.extend_from_slice(&[0; 129 * 32]);
+        assert!(crate::decode::<Message>(&over).is_err(), "{tag}");
+        // A frame announcing more than the limit is refused from its header.
+        let len = (MessageKind::GetBlocks.max_len() as u32 + 1).to_be_bytes();
+        let mut d = FrameDecoder::new();
+        let mut out = Vec::new();
+        assert!(matches!(
+            d.push_messages(&[len[0], len[1], len[2], len[3], tag], &mut out),
+            Err(FrameError::TooLarge { max: 4099, .. })
+        ));
+        // A count larger than the hashes present, and a trailing byte.
+        let mut short = vec![tag, 2];
+        short.extend_from_slice(&[7; 63]);
+        assert!(crate::decode::<Message>(&short).is_err(), "{tag} truncated");
+        let mut long = vec![tag, 1];
+        long.extend_from_slice(&[7; 33]);
+        assert!(crate::decode::<Message>(&long).is_err(), "{tag} trailing");
+        // A non-minimal count (0x80 0x00 for zero) is not canonical.
+        assert!(
+            crate::decode::<Message>(&[tag, 0x80, 0x00]).is_err(),
+            "{tag} overlong"
+        );
+    }
 }
 
 #[test]
@@ -356,13 +418,28 @@ fn hello_checks() {
         check_hello(&local, &wrong_net, &proven),
         Err(DisconnectReason::WrongNetwork)
     );
-    let old = Hello {
-        protocol_version: 0,
+    assert_eq!(PROTOCOL_VERSION, 2);
+    assert_eq!(MIN_PROTOCOL_VERSION, 2);
+    // Version 1 never served blocks or headers: refused, like anything older.
+    for version in [0, 1] {
+        let old = Hello {
+            protocol_version: version,
+            ..h.clone()
+        };
+        assert_eq!(
+            check_hello(&local, &old, &proven),
+            Err(DisconnectReason::IncompatibleVersion),
+            "version {version}"
+        );
+    }
+    let newer = Hello {
+        protocol_version: PROTOCOL_VERSION + 1,
         ..h.clone()
     };
+    assert_eq!(check_hello(&local, &newer, &proven), Ok(()));
     assert_eq!(
-        check_hello(&local, &old, &proven),
-        Err(DisconnectReason::IncompatibleVersion)
+        negotiated_version(PROTOCOL_VERSION, PROTOCOL_VERSION + 1),
+        2
     );
     assert_eq!(
         check_hello(&local, &h, &Hash([3; 32])),

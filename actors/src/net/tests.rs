@@ -91,7 +91,8 @@ async fn handshake_proves_identities_and_carries_messages_both_ways() {
 fn every_kind(genesis: &Genesis) -> Vec<Message> {
     use spacetime::block::ProofOfSpace;
     use spacetime::wire::{
-        Disconnect, DisconnectReason, GetHeaders, NewChallenge, PeerAddr, PeerList, ProofSubmission,
+        Disconnect, DisconnectReason, GetBlocks, GetHeaders, NewChallenge, NotFound, PeerAddr,
+        PeerList, ProofSubmission,
     };
     let tx = {
         let key = spacetime::Keypair::generate();
@@ -159,6 +160,12 @@ fn every_kind(genesis: &Genesis) -> Vec<Message> {
         Message::Disconnect(Disconnect {
             reason: DisconnectReason::Shutdown,
             detail: BoundedString::truncating("bye"),
+        }),
+        Message::GetBlocks(GetBlocks {
+            hashes: BoundedVec::try_from_vec(vec![genesis.network_id, Hash([7; 32])]).unwrap(),
+        }),
+        Message::NotFound(NotFound {
+            hashes: BoundedVec::try_from_vec(vec![Hash([7; 32])]).unwrap(),
         }),
     ]
 }
