@@ -8,6 +8,10 @@
 //!   throughput in transfers/s, beside `batch_verify`: the same 4,000 signatures through
 //!   `crypto::verify_batch` alone, the bound import cannot beat.
 //!
+//! The `_batched` variants import the same blocks with `Chain::import_blocks` (one write
+//! transaction per run of consecutive blocks, signatures beside the state on both cores), as
+//! sync far behind the network does.
+//!
 //! Run with `cargo bench --bench chain`.
 
 use std::time::{Duration, Instant};
@@ -55,6 +59,21 @@ fn import_all(genesis: &Genesis, blocks: &[Block]) -> Duration {
     took
 }
 
+/// Imports `blocks` into a fresh database with `Chain::import_blocks` (runs share one write
+/// transaction, as sync far behind and `spacetime chain import` do).
+fn import_batched(genesis: &Genesis, blocks: &[Block]) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::open(&dir.path().join("c.redb"), genesis.clone()).unwrap();
+    chain.set_parallel_signatures(true);
+    let blocks = blocks.to_vec();
+    let start = Instant::now();
+    let out = chain.import_blocks(blocks, NOW);
+    let took = start.elapsed();
+    assert!(out.results.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(chain.height(), out.results.len() as u64);
+    took
+}
+
 fn import_empty(c: &mut Criterion) {
     let genesis = Genesis::builtin("dev").unwrap();
     let blocks = mine(&genesis, EMPTY_BLOCKS, |_| Vec::new());
@@ -63,6 +82,9 @@ fn import_empty(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EMPTY_BLOCKS as u64));
     g.bench_function("import_empty_1000_blocks", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| import_all(&genesis, &blocks)).sum())
+    });
+    g.bench_function("import_empty_1000_blocks_batched", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| import_batched(&genesis, &blocks)).sum())
     });
     // The same with the testnet plot parameters (G = 2048: a proof costs ~0.4 ms to verify).
     let mut config = GenesisConfig::builtin("dev").unwrap();
@@ -117,6 +139,9 @@ fn import_full(c: &mut Criterion) {
     g.throughput(Throughput::Elements((TRANSFERS * FULL_BLOCKS) as u64));
     g.bench_function("import_full_5_blocks_of_4000_transfers", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| import_all(&genesis, &blocks)).sum())
+    });
+    g.bench_function("import_full_5_blocks_of_4000_transfers_batched", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| import_batched(&genesis, &blocks)).sum())
     });
     let messages: Vec<Vec<u8>> = blocks[0]
         .transfers

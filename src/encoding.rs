@@ -252,6 +252,11 @@ impl<T, const N: usize> BoundedVec<T, N> {
         Self(Vec::new())
     }
 
+    /// The items, unwrapped.
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+
     /// Wraps `items`, or fails if there are more than `N`.
     pub fn try_from_vec(items: Vec<T>) -> Result<Self, BoundExceeded> {
         if items.len() > N {

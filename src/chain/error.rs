@@ -364,9 +364,60 @@ pub enum ImportError {
         /// The rule it breaks.
         reason: InvalidBlock,
     },
+    /// The body does not match the stored, verified header (its transaction root differs): the
+    /// header stays good and the block is to be fetched elsewhere; the sender lied.
+    #[error("block {hash} has a body that does not match its header: {reason}")]
+    BodyMismatch {
+        /// The block's hash.
+        hash: Hash,
+        /// How it differs.
+        reason: InvalidBlock,
+    },
     /// The database failed; the block may be valid.
     #[error(transparent)]
     Chain(#[from] ChainError),
+}
+
+/// Why a batch of headers was refused as a whole (nothing of it is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum HeadersError {
+    /// A header breaks a consensus rule.
+    #[error("invalid header {hash}: {reason}")]
+    Invalid {
+        /// The header's hash.
+        hash: Hash,
+        /// The rule it breaks.
+        reason: InvalidBlock,
+    },
+    /// The first header's parent is unknown, or a header does not follow the one before it.
+    #[error("headers do not connect: the parent {parent} of header {index} is not known")]
+    NotConnecting {
+        /// Position of the header in the batch.
+        index: usize,
+        /// The parent it names.
+        parent: Hash,
+    },
+    /// A chain with less work than ours grew past the bound on headers held in memory.
+    #[error("more than {limit} headers of a chain with less work than ours")]
+    TooManyPending {
+        /// The bound.
+        limit: usize,
+    },
+    /// Header-only storage ahead of the tip is at its bound: no fault of the sender.
+    #[error("{limit} headers are stored ahead of the bodies already")]
+    Full {
+        /// The bound.
+        limit: usize,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl From<redb::Error> for HeadersError {
+    fn from(e: redb::Error) -> Self {
+        Self::Chain(ChainError::Database(e))
+    }
 }
 
 impl From<TreeError> for ImportError {

@@ -21,7 +21,7 @@ use crate::{Height, TimestampMs, encode};
 const PARALLEL_SIGNATURES_FROM: usize = 64;
 
 /// Why connecting a block failed.
-enum ConnectError {
+pub(super) enum ConnectError {
     Invalid(InvalidBlock),
     Chain(ChainError),
 }
@@ -32,32 +32,62 @@ impl<E: Into<ChainError>> From<E> for ConnectError {
     }
 }
 
+/// The check that a body belongs to its (already verified) header: the transaction root.
+pub(super) fn check_body_matches(block: &Block) -> Result<(), InvalidBlock> {
+    let computed = crate::block::tx_root_of_ids(block.tx_ids());
+    if computed != block.header.tx_root {
+        return Err(InvalidBlock::TxRoot {
+            header: block.header.tx_root,
+            computed,
+        });
+    }
+    Ok(())
+}
+
 impl Chain {
     /// Validates and imports `block`, received at local time `now_ms`.
     ///
     /// Returns what became of it; an [`ImportError::Invalid`] names the rule it breaks (the
     /// sender deserves a penalty), an [`ImportError::Chain`] is a local database failure.
     pub fn import(&mut self, block: Block, now_ms: TimestampMs) -> Result<Imported, ImportError> {
+        let result = self.import_one(block, now_ms);
+        self.refresh_best_header();
+        result
+    }
+
+    fn import_one(&mut self, block: Block, now_ms: TimestampMs) -> Result<Imported, ImportError> {
         let hash = block.hash();
         let invalid = |reason| ImportError::Invalid { hash, reason };
+        let mut header_checked = false;
         if let Some(entry) = self.index.get(&hash) {
-            if entry.status == BlockStatus::Invalid {
-                return Err(invalid(InvalidBlock::KnownInvalid { hash }));
+            match entry.status {
+                BlockStatus::Invalid => return Err(invalid(InvalidBlock::KnownInvalid { hash })),
+                BlockStatus::HeaderOnly => {
+                    check_body_matches(&block)
+                        .map_err(|reason| ImportError::BodyMismatch { hash, reason })?;
+                    header_checked = true;
+                }
+                BlockStatus::Stored | BlockStatus::Valid => {
+                    return Ok(self.outcome(hash, ImportStatus::Duplicate));
+                }
             }
-            return Ok(self.outcome(hash, ImportStatus::Duplicate));
         }
         if self.orphans.contains(&hash) {
             return Ok(self.outcome(hash, ImportStatus::Duplicate));
         }
         check_structure(&block, &hash, &self.genesis.config).map_err(invalid)?;
-        if self.index.get(&block.header.parent).is_none() {
+        let parent_has_body = self
+            .index
+            .get(&block.header.parent)
+            .is_some_and(|p| p.status != BlockStatus::HeaderOnly);
+        if !parent_has_body {
             let size = encoded_len(&block);
             self.orphans.insert(hash, block, size);
             return Ok(self.outcome(hash, ImportStatus::Orphan));
         }
         let mut events = Vec::new();
         let status = self
-            .accept(hash, block, now_ms, &mut events)
+            .accept(hash, block, now_ms, header_checked, &mut events)
             .map_err(|e| match e {
                 ConnectError::Invalid(reason) => invalid(reason),
                 ConnectError::Chain(c) => ImportError::Chain(c),
@@ -66,7 +96,15 @@ impl Chain {
         let mut queue = vec![hash];
         while let Some(parent) = queue.pop() {
             for (child, block) in self.orphans.take_children(&parent) {
-                match self.accept(child, block, now_ms, &mut events) {
+                let checked = self
+                    .index
+                    .get(&child)
+                    .is_some_and(|e| e.status == BlockStatus::HeaderOnly);
+                if checked && let Err(reason) = check_body_matches(&block) {
+                    rejected_orphans.push((child, reason));
+                    continue;
+                }
+                match self.accept(child, block, now_ms, checked, &mut events) {
                     Ok(_) => queue.push(child),
                     Err(ConnectError::Invalid(reason)) => rejected_orphans.push((child, reason)),
                     Err(ConnectError::Chain(e)) => return Err(e.into()),
@@ -96,6 +134,7 @@ impl Chain {
         hash: Hash,
         block: Block,
         now_ms: TimestampMs,
+        header_checked: bool,
         events: &mut Vec<ChainEvent>,
     ) -> Result<ImportStatus, ConnectError> {
         let parent_hash = block.header.parent;
@@ -108,9 +147,11 @@ impl Chain {
                 ancestor: parent_hash,
             }));
         }
-        let median = self.index.median_time_past(&parent_hash).unwrap_or(0);
-        check_header(&block.header, &parent, median, now_ms, &self.genesis.config)
-            .map_err(ConnectError::Invalid)?;
+        if !header_checked {
+            let median = self.index.median_time_past(&parent_hash).unwrap_or(0);
+            check_header(&block.header, &parent, median, now_ms, &self.genesis.config)
+                .map_err(ConnectError::Invalid)?;
+        }
 
         let entry = parent.child(&block.header, parent_hash);
         let tip = self.tip_hash();
@@ -265,7 +306,7 @@ impl Chain {
         Ok((effects, root))
     }
 
-    fn connect(
+    pub(super) fn connect(
         &self,
         txn: &WriteTransaction,
         hash: &Hash,

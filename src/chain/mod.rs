@@ -15,12 +15,15 @@
 //! stays at the old tip, and that block and its descendants are marked invalid. Reorganisations
 //! deeper than the genesis `max_reorg_depth` are refused.
 
+mod batch;
 mod builder;
 pub mod disk;
 pub mod error;
+pub mod headers;
 mod import;
 pub mod index;
 pub mod orphans;
+pub mod reader;
 pub mod rules;
 mod solo;
 pub mod store;
@@ -28,17 +31,26 @@ pub mod transition;
 pub mod validate;
 
 #[cfg(test)]
+mod headers_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, TableError};
 
+pub use batch::{BatchImported, BlockResults};
 pub use builder::{BlockDraft, BuildError, MiningContext};
 pub use disk::{ChainStorage, MemoryDisk};
-pub use error::{ChainError, ImportError, InvalidBlock};
+pub use error::{ChainError, HeadersError, ImportError, InvalidBlock};
+pub use headers::{
+    HeaderRef, HeadersOutcome, MAX_HEADERS_AHEAD, MAX_PENDING_HEADERS, PendingHeaders,
+    VerifiedHeaders,
+};
 pub use index::{BlockIndex, IndexEntry};
 pub use orphans::OrphanPool;
+pub use reader::ChainReader;
 pub use solo::SoloMiner;
 pub use store::{BlockBody, BlockRecord, BlockStatus, SCHEMA_VERSION};
 
@@ -174,13 +186,16 @@ impl SupplyRow {
 
 /// The chain database and its in-memory index.
 pub struct Chain {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     genesis: Genesis,
     index: BlockIndex,
     main: Vec<Hash>,
     orphans: OrphanPool,
     parallel_signatures: bool,
+    /// End of the best verified header chain.
+    best_header: Hash,
+    max_headers_ahead: usize,
 }
 
 impl core::fmt::Debug for Chain {
@@ -238,19 +253,24 @@ impl Chain {
                 (db, PathBuf::from(shown))
             }
         };
+        let best_header = genesis.network_id;
         let mut chain = Self {
-            db,
+            db: Arc::new(db),
             path,
             genesis,
             index: BlockIndex::default(),
             main: Vec::new(),
             orphans: OrphanPool::default(),
             parallel_signatures: false,
+            best_header,
+            max_headers_ahead: MAX_HEADERS_AHEAD,
         };
         if !chain.is_initialised()? {
             chain.initialise()?;
         }
+        chain.upgrade_schema()?;
         chain.load()?;
+        chain.best_header = chain.index.best_valid().unwrap_or(best_header);
         Ok(chain)
     }
 
@@ -259,6 +279,16 @@ impl Chain {
     /// node asks; the simulator keeps everything on one thread). Results are identical.
     pub fn set_parallel_signatures(&mut self, on: bool) {
         self.parallel_signatures = on;
+    }
+
+    /// Sets the bound on header-only entries (tests; the default is [`MAX_HEADERS_AHEAD`]).
+    pub fn set_max_headers_ahead(&mut self, limit: usize) {
+        self.max_headers_ahead = limit;
+    }
+
+    /// A read handle that serves peers from read transactions beside the writer.
+    pub fn reader(&self) -> ChainReader {
+        ChainReader::new(self.db.clone())
     }
 
     /// The genesis this chain runs on.
@@ -509,6 +539,26 @@ impl Chain {
         }
     }
 
+    /// Moves an older database to [`SCHEMA_VERSION`] (version 1 differs only in never holding
+    /// header-only records: the number changes, nothing else).
+    fn upgrade_schema(&mut self) -> Result<(), ChainError> {
+        let version = {
+            let txn = self.db.begin_read()?;
+            let meta = txn.open_table(store::META)?;
+            meta.get(store::META_SCHEMA)?
+                .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+                .map(u32::from_le_bytes)
+        };
+        if version == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(store::META)?
+            .insert(store::META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Writes the genesis block and state in one transaction.
     fn initialise(&mut self) -> Result<(), ChainError> {
         let g = &self.genesis;
@@ -640,7 +690,7 @@ fn check_meta(db: &impl ReadableDatabase, path: &str, network: &Hash) -> Result<
         .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
         .map(u32::from_le_bytes)
         .ok_or_else(|| damaged("no schema version".into()))?;
-    if version != SCHEMA_VERSION {
+    if !(store::MIN_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&version) {
         return Err(ChainError::SchemaVersion {
             path: path.to_owned(),
             found: version,

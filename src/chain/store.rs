@@ -10,6 +10,9 @@
 //! | [`SUPPLY`] | height | coins in existence after the main-chain block at that height |
 //! | state tree tables | see [`crate::state_tree::RedbStore`] | accounts, nodes, undo logs |
 //!
+//! Records of status [`BlockStatus::HeaderOnly`] are headers verified ahead of their bodies
+//! (headers-first sync): they have no row in [`BODIES`] until the body arrives.
+//!
 //! The state tree's per-block undo logs are the chain's undo records: with the block bodies
 //! (which name every transaction and output) they are all a reorg needs to revert a block.
 
@@ -24,8 +27,11 @@ use crate::target::Work;
 use crate::tx::{Coinbase, Transfer};
 use crate::{Block, TimestampMs};
 
-/// The schema version this software writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this software writes (2: adds [`BlockStatus::HeaderOnly`]).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest schema version this software opens; older databases are upgraded in place (a
+/// version-1 database differs only in never holding header-only records).
+pub const MIN_SCHEMA_VERSION: u32 = 1;
 
 /// Named metadata rows.
 pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
@@ -61,6 +67,9 @@ pub enum BlockStatus {
     Valid,
     /// The block or an ancestor broke a rule; its body is dropped.
     Invalid,
+    /// Only the header is stored: it passed every header rule (links, epoch and timestamp,
+    /// target, challenge, proof, score, signature) and its body has not been downloaded yet.
+    HeaderOnly,
 }
 
 /// What the chain stores about a block besides its body.

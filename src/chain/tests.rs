@@ -45,7 +45,7 @@ impl Node {
         block
     }
 
-    fn pay(&self, to: Address, amount: u64, fee: u64, nonce: u64) -> Transfer {
+    pub(crate) fn pay(&self, to: Address, amount: u64, fee: u64, nonce: u64) -> Transfer {
         UnsignedTransfer {
             from: self.miner.address(),
             to,

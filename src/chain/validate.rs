@@ -2,7 +2,8 @@
 //!
 //! 1. [`check_structure`]: size, version, height, coinbase height and miner, checkpoints.
 //! 2. (the chain: parent known and valid)
-//! 3. [`check_header`]: height, epoch and timestamp, challenge, target, proof, score, signature.
+//! 3. [`check_header`]: height, epoch and timestamp, challenge, target ([`check_header_context`]),
+//!    then proof, score, signature ([`check_header_proof`]).
 //! 4. [`check_body`]: transaction root, well-formed transfers, batched signatures.
 //! 5. (the chain: [`super::transition::apply_block`] for nonces, balances, maturity and the
 //!    coinbase amount, then the state root)
@@ -34,15 +35,7 @@ pub fn check_structure(
         });
     }
     let header = &block.header;
-    if header.version != HEADER_VERSION {
-        return Err(InvalidBlock::Version {
-            found: header.version,
-            expected: HEADER_VERSION,
-        });
-    }
-    if header.height == 0 {
-        return Err(InvalidBlock::GenesisHeight);
-    }
+    check_header_structure(header, hash, config)?;
     if block.coinbase.height != header.height {
         return Err(InvalidBlock::CoinbaseHeight {
             coinbase: block.coinbase.height,
@@ -54,6 +47,24 @@ pub fn check_structure(
             coinbase: block.coinbase.miner,
             header: header.miner,
         });
+    }
+    Ok(())
+}
+
+/// The header rules that need nothing else: version, height above genesis, checkpoints.
+pub fn check_header_structure(
+    header: &BlockHeader,
+    hash: &Hash,
+    config: &GenesisConfig,
+) -> Result<(), InvalidBlock> {
+    if header.version != HEADER_VERSION {
+        return Err(InvalidBlock::Version {
+            found: header.version,
+            expected: HEADER_VERSION,
+        });
+    }
+    if header.height == 0 {
+        return Err(InvalidBlock::GenesisHeight);
     }
     if let Some(cp) = config
         .checkpoints
@@ -71,8 +82,21 @@ pub fn check_structure(
 }
 
 /// The header rules against its parent: `median_ms` is the median timestamp of the parent and
-/// its ancestors (11 blocks), `now_ms` the local clock.
+/// its ancestors (11 blocks), `now_ms` the local clock. [`check_header_context`] then
+/// [`check_header_proof`].
 pub fn check_header(
+    header: &BlockHeader,
+    parent: &IndexEntry,
+    median_ms: TimestampMs,
+    now_ms: TimestampMs,
+    config: &GenesisConfig,
+) -> Result<(), InvalidBlock> {
+    check_header_context(header, parent, median_ms, now_ms, config)?;
+    check_header_proof(header, config)
+}
+
+/// The header rules that need the parent: height, epoch and timestamp, challenge, target.
+pub fn check_header_context(
     header: &BlockHeader,
     parent: &IndexEntry,
     median_ms: TimestampMs,
@@ -125,6 +149,16 @@ pub fn check_header(
             found: header.target,
         });
     }
+    Ok(())
+}
+
+/// The costly header rules that need no ancestor: the proof of space and its score, the score
+/// under the header's own target, the signature. Headers-first sync runs these in parallel
+/// ahead of [`check_header_context`].
+pub fn check_header_proof(
+    header: &BlockHeader,
+    config: &GenesisConfig,
+) -> Result<(), InvalidBlock> {
     let computed = proof_score(
         &config.plot,
         &header.miner,
