@@ -26,6 +26,7 @@ pub mod p2p;
 pub mod plot;
 pub mod rng;
 pub mod state_tree;
+pub mod sync;
 pub mod target;
 pub mod tx;
 pub mod u256;

@@ -19,6 +19,8 @@ pub enum Misbehavior {
     NonConnectingHeaders,
     /// No answer in time.
     Timeout,
+    /// Claimed more chain work (in `Hello` or an announcement) than its headers showed.
+    UnprovenWork,
 }
 
 impl Misbehavior {
@@ -28,6 +30,7 @@ impl Misbehavior {
             Self::MalformedMessage | Self::InvalidBlock => BAN_THRESHOLD,
             Self::UnexpectedMessage => 20,
             Self::NonConnectingHeaders => 20,
+            Self::UnprovenWork => 50,
             Self::InvalidTransaction => 10,
             Self::RateLimited => 10,
             Self::Timeout => 5,
@@ -119,6 +122,20 @@ mod tests {
             Verdict::Ban {
                 until_ms: DEFAULT_BAN_MS,
                 reason: DisconnectReason::RateLimited
+            }
+        );
+    }
+
+    #[test]
+    fn unproven_work_bans_on_the_second_offence() {
+        let mut s = PeerScore::default();
+        assert_eq!(Misbehavior::UnprovenWork.penalty(), 50);
+        assert_eq!(s.record(Misbehavior::UnprovenWork, 0), Verdict::Keep);
+        assert_eq!(
+            s.record(Misbehavior::UnprovenWork, 0),
+            Verdict::Ban {
+                until_ms: DEFAULT_BAN_MS,
+                reason: DisconnectReason::ProtocolViolation
             }
         );
     }
