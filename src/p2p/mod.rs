@@ -1,6 +1,6 @@
 //! Peer policy as plain state machines: the address book and bans, rate limits, misbehaviour
-//! scores, the connection manager, and one open session's rules (keepalive, idle timeout,
-//! rate limiting, decoding).
+//! scores, the connection manager, one open session's rules (keepalive, idle timeout,
+//! rate limiting, decoding) and the node-wide bandwidth throttle.
 //!
 //! The node's Peer and PeerManager actors own these and feed them the clock; nothing here does
 //! I/O or reads time itself.
@@ -10,6 +10,7 @@ pub mod manager;
 pub mod rate_limit;
 pub mod score;
 pub mod session;
+pub mod throttle;
 
 pub use addr_book::{AddrBook, AddrBookSnapshot, AddrInfo, BanList, NetGroup, Random};
 pub use manager::{Action, Direction, PeerId, PeerManager, PeerManagerConfig, PeerState};
@@ -18,3 +19,4 @@ pub use score::{BAN_THRESHOLD, Misbehavior, PeerScore, Verdict};
 pub use session::{
     MIN_PERIODIC_INTERVAL_MS, PeerSession, SessionAction, SessionConfig, SessionEnd,
 };
+pub use throttle::{ByteThrottle, MIN_BURST_BYTES};
