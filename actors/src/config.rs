@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::p2p::BandwidthLimits;
+use crate::p2p::bandwidth::MIN_RATE_BYTES_PER_SEC;
 use crate::plots::PlotsConfig;
 
 /// File name of the node configuration in the data directory.
@@ -35,6 +37,28 @@ pub struct NodeConfig {
     pub plots: PlotsConfig,
     /// Pending transactions.
     pub mempool: spacetime::mempool::MempoolConfig,
+    /// Headers-first sync.
+    pub sync: SyncSection,
+}
+
+/// `[sync]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// Most headers of a chain with less work than ours held in memory per peer (100 to
+    /// 1,000,000; absent: 20,000).
+    pub max_pending_headers: Option<usize>,
+}
+
+impl SyncSection {
+    /// The node's sync settings.
+    pub fn settings(&self) -> crate::sync::SyncSettings {
+        let mut s = crate::sync::SyncSettings::default();
+        if let Some(n) = self.max_pending_headers {
+            s.max_pending_headers = n;
+        }
+        s
+    }
 }
 
 /// `[network]`
@@ -50,6 +74,22 @@ pub struct NetworkSection {
     pub seeds: Vec<SocketAddr>,
     /// Outbound connections to keep (1 to 32; absent: 8).
     pub outbound: Option<u8>,
+    /// Most bytes per second read from all peers together (absent or 0: unlimited; else at
+    /// least 65536).
+    pub max_download_bytes_per_sec: Option<u64>,
+    /// Most bytes per second written to all peers together (absent or 0: unlimited; else at
+    /// least 65536).
+    pub max_upload_bytes_per_sec: Option<u64>,
+}
+
+impl NetworkSection {
+    /// The bandwidth limits this section sets.
+    pub fn bandwidth(&self) -> BandwidthLimits {
+        BandwidthLimits::new(
+            self.max_download_bytes_per_sec,
+            self.max_upload_bytes_per_sec,
+        )
+    }
 }
 
 /// `[telemetry]`
@@ -185,6 +225,35 @@ impl NodeConfig {
                 message: format!("({n}) must be between 1 and 32"),
             });
         }
+        for (field, rate) in [
+            (
+                "network.max_download_bytes_per_sec",
+                self.network.max_download_bytes_per_sec,
+            ),
+            (
+                "network.max_upload_bytes_per_sec",
+                self.network.max_upload_bytes_per_sec,
+            ),
+        ] {
+            if let Some(n) = rate
+                && (1..MIN_RATE_BYTES_PER_SEC).contains(&n)
+            {
+                return Err(ConfigError::Invalid {
+                    field,
+                    message: format!(
+                        "({n}) must be 0 (unlimited) or at least {MIN_RATE_BYTES_PER_SEC} bytes per second"
+                    ),
+                });
+            }
+        }
+        if let Some(n) = self.sync.max_pending_headers
+            && !(100..=1_000_000).contains(&n)
+        {
+            return Err(ConfigError::Invalid {
+                field: "sync.max_pending_headers",
+                message: format!("({n}) must be between 100 and 1000000"),
+            });
+        }
         if !(1..=3600).contains(&self.telemetry.status_interval_s) {
             return Err(ConfigError::Invalid {
                 field: "telemetry.status_interval_s",
@@ -268,6 +337,7 @@ dirs = ["/plots"]
         )
         .unwrap();
         assert_eq!(c.network.outbound, Some(4));
+        assert_eq!(c.network.bandwidth(), BandwidthLimits::default());
         assert_eq!(c.telemetry.log_format, LogFormat::Json);
         assert!(c.mining.enabled);
         assert_eq!(c.mining.payees[0].weight, 3);
@@ -281,6 +351,18 @@ dirs = ["/plots"]
             ("[network]\nlisten = 5\n", "listen"),
             ("[network]\nbogus = 1\n", "bogus"),
             ("[network]\noutbound = 0\n", "network.outbound"),
+            (
+                "[network]\nmax_download_bytes_per_sec = 65535\n",
+                "network.max_download_bytes_per_sec",
+            ),
+            (
+                "[network]\nmax_upload_bytes_per_sec = 1\n",
+                "network.max_upload_bytes_per_sec",
+            ),
+            (
+                "[network]\nmax_upload_bytes_per_sec = -1\n",
+                "max_upload_bytes_per_sec",
+            ),
             ("[telemetry]\nstatus_interval_s = 0\n", "status_interval_s"),
             ("[plots.scan]\nthreads = 100000\n", "plots.scan.threads"),
             (
@@ -303,6 +385,38 @@ dirs = ["/plots"]
                 .unwrap_err()
                 .to_string()
                 .contains("extra_data")
+        );
+    }
+
+    #[test]
+    fn bandwidth_limits_parse_with_zero_as_unlimited() {
+        let p = Path::new("node.toml");
+        let c = NodeConfig::from_toml(
+            "[network]\nmax_download_bytes_per_sec = 65536\nmax_upload_bytes_per_sec = 0\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.network.max_download_bytes_per_sec, Some(65_536));
+        assert_eq!(
+            c.network.bandwidth(),
+            BandwidthLimits {
+                download_bytes_per_sec: Some(65_536),
+                upload_bytes_per_sec: None,
+            }
+        );
+        let c = NodeConfig::from_toml(
+            "[network]\nmax_upload_bytes_per_sec = 18446744073709551615\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.network.bandwidth().upload_bytes_per_sec, Some(u64::MAX));
+        let e = NodeConfig::from_toml("[network]\nmax_download_bytes_per_sec = 1000\n", p)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "node configuration: network.max_download_bytes_per_sec (1000) must be 0 \
+             (unlimited) or at least 65536 bytes per second"
         );
     }
 }

@@ -20,4 +20,5 @@ pub mod p2p;
 pub mod plots;
 pub mod seams;
 pub mod spawn;
+pub mod sync;
 pub mod textfile;

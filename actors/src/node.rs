@@ -18,6 +18,7 @@ use spacetime::mempool::MempoolConfig;
 use spacetime::p2p::{Direction, PeerManagerConfig};
 use spacetime::{Genesis, Hash, Keypair, PublicKey};
 
+use crate::chain::server::{ChainServer, ChainServerHandle};
 use crate::chain::{ChainNotification, ChainState, ChainStateHandle, GetBlock, GetTip, Subscribe};
 use crate::clock::NodeClock;
 use crate::emission::EmissionActor;
@@ -25,11 +26,14 @@ use crate::lifecycle::Stop;
 use crate::mempool::{GetMempoolStats, MempoolActor, MempoolLinks};
 use crate::miner::{CoinbasePolicy, MinerLinks, MinerLoop};
 use crate::net::StaticKey;
-use crate::p2p::{self, ChainTip, GetPeers, Network, NetworkConfig, Shutdown, Timeouts};
+use crate::p2p::{
+    self, ChainTip, GetPeers, Network, NetworkConfig, Routes, Shutdown, SubscribePeers, Timeouts,
+};
 use crate::plots::{
     CancelScan, GetPlotStats, PlotManager, PlotRequest, PlotsConfig, RefreshPlots, ScannerPool,
 };
 use crate::seams::Seams;
+use crate::sync::{GetSyncStatus, SyncActor, SyncLinks, SyncReport, SyncSettings};
 
 /// File name of the chain database in the data directory.
 pub const CHAIN_DB_FILE: &str = "chain.redb";
@@ -62,6 +66,10 @@ pub struct NodeOptions {
     pub mempool: MempoolConfig,
     /// Session timing (handshake, pings, idle timeout).
     pub timeouts: Timeouts,
+    /// Headers-first sync tuning.
+    pub sync: SyncSettings,
+    /// Node-wide download and upload limits (default: unlimited).
+    pub bandwidth: p2p::BandwidthLimits,
 }
 
 impl NodeOptions {
@@ -80,6 +88,8 @@ impl NodeOptions {
             plots: PlotsConfig::default(),
             mempool: MempoolConfig::default(),
             timeouts: Timeouts::default(),
+            sync: SyncSettings::default(),
+            bandwidth: p2p::BandwidthLimits::default(),
         }
     }
 }
@@ -187,12 +197,19 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| NodeError::Runtime(e.to_string()))?;
         let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
+        let mut progress = Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        let mut bar_tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 biased;
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,
                 Some(event) = events.recv() => {
+                    // While far behind, blocks arrive by the hundred: the status line and the
+                    // progress bar tell the story instead of one line each.
+                    if progress.catching_up && !matches!(event, ChainEvent::Reorg { .. }) {
+                        continue;
+                    }
                     let tip = node.chain.addr.send(GetTip).await.map_err(runtime)?;
                     let block = node.chain.addr.send(GetBlock(tip.hash)).await.map_err(runtime)?.ok().flatten();
                     let transfers = block.as_ref().map_or(0, |b| b.transfers.len());
@@ -217,18 +234,25 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
                     let peers = node.network.manager.send(GetPeers).await.map_err(runtime)?;
                     let tip = node.chain.addr.send(GetTip).await.map_err(runtime)?;
                     let pool = node.mempool.send(GetMempoolStats).await.map_err(runtime)?;
+                    let sync = node.sync.send(GetSyncStatus).await.map_err(runtime)?;
                     let up: Vec<_> = peers.iter().filter(|p| p.node_id.is_some()).collect();
                     let inbound = up.iter().filter(|p| p.direction == Direction::Inbound).count();
+                    progress.update(&sync);
                     writeln!(
                         out,
-                        "height {} | peers {} (in {}, out {}) | mempool {}",
+                        "height {} | peers {} (in {}, out {}) | mempool {}{}",
                         tip.height,
                         up.len(),
                         inbound,
                         up.len() - inbound,
-                        pool.transfers
+                        pool.transfers,
+                        sync_fragment(&sync)
                     )?;
                     out.flush()?;
+                }
+                _ = bar_tick.tick(), if progress.bar.is_some() => {
+                    let sync = node.sync.send(GetSyncStatus).await.map_err(runtime)?;
+                    progress.update(&sync);
                 }
                 _ = refresh.tick(), if node.mining.is_some() => {
                     if let Some((_, scanner)) = &node.mining {
@@ -242,6 +266,90 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         node.stop().await;
         Ok::<(), NodeError>(())
     })
+}
+
+/// The sync part of a status line: empty once synced.
+fn sync_fragment(report: &SyncReport) -> String {
+    let s = &report.status;
+    if !catching_up(report) {
+        return String::new();
+    }
+    let eta = s
+        .eta_secs
+        .map_or_else(|| "unknown".to_owned(), format_duration);
+    format!(
+        " | sync {}.{}% ({}/{}) | {:.0} blocks/s | eta {}",
+        s.permille / 10,
+        s.permille % 10,
+        s.tip_height,
+        s.target_height,
+        s.blocks_per_sec,
+        eta
+    )
+}
+
+/// Far enough behind (more than 32 blocks) that per-block lines give way to progress.
+fn catching_up(report: &SyncReport) -> bool {
+    let s = &report.status;
+    s.in_ibd && s.target_height > s.tip_height.saturating_add(CATCHING_UP_BLOCKS)
+}
+
+/// Blocks behind the target at which the node counts as catching up.
+const CATCHING_UP_BLOCKS: u64 = 32;
+
+/// `1h02m`, `3m20s`, `45s`.
+fn format_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// The progress bar on a terminal's stderr while the node catches up, and whether it is.
+struct Progress {
+    terminal: bool,
+    bar: Option<indicatif::ProgressBar>,
+    catching_up: bool,
+}
+
+impl Progress {
+    fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            bar: None,
+            catching_up: false,
+        }
+    }
+
+    fn update(&mut self, report: &SyncReport) {
+        let s = &report.status;
+        self.catching_up = catching_up(report);
+        if !self.terminal {
+            return;
+        }
+        if !self.catching_up {
+            if let Some(bar) = self.bar.take() {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(s.target_height);
+            let style = indicatif::ProgressStyle::with_template(
+                "syncing {bar:40} {pos}/{len} blocks {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        bar.set_length(s.target_height);
+        bar.set_position(s.tip_height);
+        let eta = s
+            .eta_secs
+            .map_or_else(String::new, |e| format!(", eta {}", format_duration(e)));
+        bar.set_message(format!("{:.0} blocks/s{eta}", s.blocks_per_sec));
+    }
 }
 
 /// How far the system clock may drift from the node's before the node follows it.
@@ -259,6 +367,10 @@ pub struct RunningNode {
     pub mining: Option<(actix::Addr<MinerLoop>, actix::Addr<ScannerPool>)>,
     /// The network layer.
     pub network: Network,
+    /// Sync.
+    pub sync: actix::Addr<SyncActor>,
+    /// ChainServer (answers peers' chain requests).
+    pub server: ChainServerHandle,
     /// The miner's public key, when mining.
     pub miner: Option<PublicKey>,
 }
@@ -280,6 +392,8 @@ impl RunningNode {
         }
         let _ = self.network.manager.send(Shutdown).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = self.sync.send(Stop).await;
+        self.server.stop().await;
         let _ = self.mempool.send(Stop).await;
         let _ = self.emission.send(Stop).await;
         self.chain.stop().await;
@@ -319,7 +433,11 @@ pub async fn start(
         hash: start_tip.hash,
         work: start_tip.work.0,
     };
+    let server = ChainServer::start(chain.reader(), &seams.spawner);
     let core = start_core(options, chain, miner_key, &plots, seams, out).await?;
+    // Sync exists before the network (sessions route to it) and starts once the network does.
+    let sync_ctx = actix::Context::<SyncActor>::new();
+    let sync_addr = actix::AsyncContext::address(&sync_ctx);
     let config = NetworkConfig {
         listen: options.listen,
         peers: PeerManagerConfig {
@@ -329,15 +447,43 @@ pub async fn start(
         },
         data_dir: Some(options.data_dir.clone()),
         timeouts: options.timeouts,
+        routes: Routes {
+            requests: Some(server.addr.clone().recipient()),
+            sync: Some(sync_addr.clone().recipient()),
+        },
+        bandwidth: (options.bandwidth != p2p::BandwidthLimits::default())
+            .then(|| p2p::Bandwidth::new(options.bandwidth, seams.clock.clone())),
         ..NetworkConfig::default()
     };
     let network = p2p::start(config, key, network_id, tip, seams).await?;
+    let chain_addr = &core.chain.addr;
+    let sync = sync_ctx.run(SyncActor::new(
+        options.sync.clone(),
+        options.genesis.config.clone(),
+        seams.clock.clone(),
+        seams.spawner.clone(),
+        SyncLinks {
+            headers: chain_addr.clone().recipient(),
+            blocks: chain_addr.clone().recipient(),
+            block: chain_addr.clone().recipient(),
+            view: chain_addr.clone().recipient(),
+            send: network.manager.clone().recipient(),
+            penalize: network.manager.clone().recipient(),
+            disconnect: network.manager.clone().recipient(),
+            tip: network.manager.clone().recipient(),
+        },
+    ));
+    network
+        .manager
+        .do_send(SubscribePeers(sync.clone().recipient()));
     Ok(RunningNode {
         chain: core.chain,
         mempool: core.mempool,
         emission: core.emission,
         mining: core.mining,
         network,
+        sync,
+        server,
         miner,
     })
 }

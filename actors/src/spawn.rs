@@ -27,6 +27,15 @@ impl CostModel {
         per_transfer: Duration::from_micros(15),
     };
 
+    /// The time importing `blocks` blocks holding `transfers` transfers in all is charged.
+    pub fn blocks(&self, blocks: usize, transfers: usize) -> Duration {
+        let b = u32::try_from(blocks).unwrap_or(u32::MAX);
+        let t = u32::try_from(transfers).unwrap_or(u32::MAX);
+        self.block_import
+            .saturating_mul(b)
+            .saturating_add(self.per_transfer.saturating_mul(t))
+    }
+
     /// The time importing a block of `transfers` transfers is charged.
     pub fn block(&self, transfers: usize) -> Duration {
         let n = u32::try_from(transfers).unwrap_or(u32::MAX);

@@ -55,6 +55,8 @@ async fn node_mines_includes_transfers_and_restarts() {
         plots: PlotsConfig::default(),
         mempool: MempoolConfig::default(),
         timeouts: Default::default(),
+        sync: Default::default(),
+        bandwidth: Default::default(),
     };
     let chain = Chain::open(&dir.path().join(CHAIN_DB_FILE), genesis.clone()).unwrap();
     let mut plots = options.plots.clone();

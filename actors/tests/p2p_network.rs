@@ -32,6 +32,7 @@ fn config(seeds: Vec<SocketAddr>, outbound: usize) -> NetworkConfig {
         tick: Duration::from_millis(100),
         peer_exchange_interval: Duration::from_secs(1),
         user_agent: "spacetime-test".into(),
+        ..NetworkConfig::default()
     }
 }
 

@@ -20,6 +20,14 @@ pub const REORGS: &str = "spacetime_chain_reorgs_total";
 pub const REORG_BLOCKS: &str = "spacetime_chain_reorg_reverted_blocks_total";
 /// Blocks waiting for their parent.
 pub const ORPHANS: &str = "spacetime_chain_orphan_blocks";
+/// Height of the best verified header chain (ahead of the tip while syncing).
+pub const HEADER_HEIGHT: &str = "spacetime_chain_header_height";
+/// Header-only entries stored (headers whose bodies are not downloaded yet).
+pub const HEADER_ONLY: &str = "spacetime_chain_header_only_blocks";
+/// Header batches, by outcome (stored, pending, invalid, not_connecting, too_many_pending, full).
+pub const HEADER_BATCHES: &str = "spacetime_chain_header_batches_total";
+/// Headers newly stored.
+pub const HEADERS_STORED: &str = "spacetime_chain_headers_stored_total";
 /// Chain events not delivered because a subscriber's mailbox was full.
 pub const EVENTS_DROPPED: &str = "spacetime_chain_events_dropped_total";
 
@@ -68,4 +76,33 @@ pub(crate) fn tip(height: u64, timestamp_ms: u64, orphans: usize) {
 /// An event could not be delivered.
 pub(crate) fn event_dropped() {
     metrics::counter!(EVENTS_DROPPED).increment(1);
+}
+
+/// A batch of headers was offered.
+pub(crate) fn headers(
+    result: &Result<spacetime::chain::HeadersOutcome, spacetime::chain::HeadersError>,
+) {
+    use spacetime::chain::{HeadersError as E, HeadersOutcome as O};
+    let label = match result {
+        Ok(O::Stored { count, .. }) => {
+            metrics::counter!(HEADERS_STORED).increment(*count as u64);
+            "stored"
+        }
+        Ok(O::Pending { .. }) => "pending",
+        Err(E::Invalid { reason, .. }) => {
+            rejected(reason);
+            "invalid"
+        }
+        Err(E::NotConnecting { .. }) => "not_connecting",
+        Err(E::TooManyPending { .. }) => "too_many_pending",
+        Err(E::Full { .. }) => "full",
+        Err(E::Chain(_)) => "error",
+    };
+    metrics::counter!(HEADER_BATCHES, "outcome" => label).increment(1);
+}
+
+/// The best header chain.
+pub(crate) fn best_header(height: u64, header_only: usize) {
+    metrics::gauge!(HEADER_HEIGHT).set(height as f64);
+    metrics::gauge!(HEADER_ONLY).set(header_only as f64);
 }

@@ -8,7 +8,9 @@
 //! Block bytes from peers are decoded here too ([`ImportBlockBytes`]), off the network threads.
 
 pub mod blockfile;
+pub mod download;
 pub mod metrics;
+pub mod server;
 
 use std::sync::Arc;
 
@@ -245,7 +247,8 @@ impl ChainState {
                     self.publish(event);
                 }
             }
-            Err(ImportError::Invalid { reason, .. }) => metrics::rejected(reason),
+            Err(ImportError::Invalid { reason, .. })
+            | Err(ImportError::BodyMismatch { reason, .. }) => metrics::rejected(reason),
             Err(ImportError::Chain(e)) => tracing::error!("chain database: {e}"),
         }
         let tip = self.chain.tip();
@@ -253,7 +256,7 @@ impl ChainState {
         result
     }
 
-    fn publish(&mut self, event: &ChainEvent) {
+    pub(crate) fn publish(&mut self, event: &ChainEvent) {
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             if s.try_send(ChainNotification(event.clone())).is_err() {

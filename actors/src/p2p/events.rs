@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 
-use actix::Message as ActixMessage;
+use actix::{Message as ActixMessage, Recipient};
 use spacetime::Hash;
 use spacetime::p2p::{Direction, Misbehavior, PeerId};
 use spacetime::wire::{DisconnectReason, Hello, Message};
+use tokio::sync::mpsc;
 
 /// What the manager asks a session task to do.
 #[derive(Debug)]
@@ -76,6 +77,10 @@ pub enum PeerEvent {
         direction: Direction,
         /// Its best height when it said Hello.
         best_height: u64,
+        /// Its best block when it said Hello.
+        best_hash: Hash,
+        /// The cumulative work of its chain when it said Hello (big-endian).
+        work: [u8; 32],
     },
     /// An accepted session ended.
     Disconnected {
@@ -99,3 +104,36 @@ pub enum PeerEvent {
 #[derive(Debug, Clone, ActixMessage)]
 #[rtype(result = "()")]
 pub struct PeerNotification(pub PeerEvent);
+
+/// A peer's request for chain data (`GetHeaders`, `GetBlocks`, `GetBlock`), with the session's
+/// outgoing queue for the answer.
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct PeerRequest {
+    /// The session.
+    pub peer: PeerId,
+    /// The request.
+    pub message: Message,
+    /// Where the answer goes.
+    pub reply: mpsc::Sender<Outgoing>,
+}
+
+/// A chain message from a peer for the Sync actor (`Headers`, `Block`, `NotFound`).
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct PeerChainMessage {
+    /// The session.
+    pub peer: PeerId,
+    /// The message.
+    pub message: Message,
+}
+
+/// Where sessions hand chain messages, straight to their owners (unset: to the PeerManager,
+/// which counts and drops them).
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// Chain requests: the ChainServer.
+    pub requests: Option<Recipient<PeerRequest>>,
+    /// Headers, blocks and `NotFound`: the Sync actor.
+    pub sync: Option<Recipient<PeerChainMessage>>,
+}

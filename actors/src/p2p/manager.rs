@@ -31,8 +31,9 @@ use crate::net::{BoxStream, Role, StaticKey, Transport};
 use crate::seams::Seams;
 use crate::spawn::Spawner;
 
-/// Messages a peer's outgoing queue holds before the peer counts as too slow.
-const OUTGOING_QUEUE: usize = 256;
+/// Messages a peer's outgoing queue holds before the peer counts as too slow: room for the
+/// answers to two full `GetBlocks` (128 blocks each) and the node's own requests beside them.
+const OUTGOING_QUEUE: usize = 512;
 /// Messages the manager's mailbox holds; beyond it, peer messages are dropped and counted.
 const MAILBOX: usize = 4096;
 /// Longest a dial may take.
@@ -60,6 +61,10 @@ pub struct NetworkConfig {
     pub peer_exchange_interval: Duration,
     /// Our user agent.
     pub user_agent: String,
+    /// Where sessions hand chain messages.
+    pub routes: super::events::Routes,
+    /// The node-wide bandwidth limits every session shares (`None`: unlimited).
+    pub bandwidth: Option<Arc<super::Bandwidth>>,
 }
 
 impl Default for NetworkConfig {
@@ -72,6 +77,8 @@ impl Default for NetworkConfig {
             tick: Duration::from_secs(1),
             peer_exchange_interval: Duration::from_secs(30),
             user_agent: format!("spacetime/{}", env!("CARGO_PKG_VERSION")),
+            routes: super::events::Routes::default(),
+            bandwidth: None,
         }
     }
 }
@@ -359,6 +366,7 @@ impl PeerManagerActor {
         ctx: &mut Context<Self>,
     ) {
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let reply = tx.downgrade();
         let direction = if role == Role::Initiator {
             Direction::Outbound
         } else {
@@ -384,6 +392,9 @@ impl PeerManagerActor {
             clock: self.clock.clone(),
             timeouts: self.config.timeouts,
             rng: self.rng.split(),
+            routes: self.config.routes.clone(),
+            reply,
+            bandwidth: self.config.bandwidth.clone(),
         };
         actix_rt::spawn(peer::run(task, stream, rx));
     }
@@ -581,5 +592,80 @@ impl Handler<Shutdown> for PeerManagerActor {
     type Result = ();
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// Send a message to a peer (a full queue drops the peer as too slow).
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct SendToPeer {
+    /// The session.
+    pub peer: PeerId,
+    /// The message.
+    pub message: Message,
+}
+
+impl Handler<SendToPeer> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: SendToPeer, _: &mut Context<Self>) {
+        self.send(msg.peer, msg.message);
+    }
+}
+
+/// Score a peer's misbehaviour found outside its session (by Sync: invalid headers or
+/// bodies, unproven work, timeouts); enough of it bans the peer.
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct PenalizePeer {
+    /// The session.
+    pub peer: PeerId,
+    /// What it did.
+    pub what: spacetime::p2p::Misbehavior,
+}
+
+impl Handler<PenalizePeer> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: PenalizePeer, ctx: &mut Context<Self>) {
+        super::metrics::misbehaved(msg.what);
+        tracing::debug!(peer = msg.peer.0, what = ?msg.what, "penalised by sync");
+        if let Some(action) = self
+            .core
+            .on_misbehavior(msg.peer, msg.what, self.clock.now_ms())
+        {
+            super::metrics::banned();
+            self.apply(action, ctx);
+            self.persist_in_background();
+        }
+    }
+}
+
+/// End a session without a ban (a peer that stalls the download).
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct DisconnectPeer {
+    /// The session.
+    pub peer: PeerId,
+    /// The reason sent.
+    pub reason: DisconnectReason,
+}
+
+impl Handler<DisconnectPeer> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: DisconnectPeer, _: &mut Context<Self>) {
+        if let Some(handle) = self.handles.get(&msg.peer) {
+            let _ = handle.tx.try_send(Outgoing::Disconnect(msg.reason));
+        }
+    }
+}
+
+/// The tip to announce in the `Hello` of new sessions.
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub struct UpdateTip(pub ChainTip);
+
+impl Handler<UpdateTip> for PeerManagerActor {
+    type Result = ();
+    fn handle(&mut self, msg: UpdateTip, _: &mut Context<Self>) {
+        self.tip = msg.0;
     }
 }

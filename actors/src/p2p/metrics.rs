@@ -102,7 +102,12 @@ pub(crate) fn hello_failed(error: &HelloError) {
 
 /// A peer misbehaved.
 pub(crate) fn misbehaved(what: Misbehavior) {
-    let kind = match what {
+    metrics::counter!(MISBEHAVIOUR, "kind" => misbehaviour_label(what)).increment(1);
+}
+
+/// The metrics label of a misbehaviour.
+pub(crate) fn misbehaviour_label(what: Misbehavior) -> &'static str {
+    match what {
         Misbehavior::MalformedMessage => "malformed_message",
         Misbehavior::RateLimited => "rate_limited",
         Misbehavior::UnexpectedMessage => "unexpected_message",
@@ -110,8 +115,8 @@ pub(crate) fn misbehaved(what: Misbehavior) {
         Misbehavior::InvalidTransaction => "invalid_transaction",
         Misbehavior::NonConnectingHeaders => "non_connecting_headers",
         Misbehavior::Timeout => "timeout",
-    };
-    metrics::counter!(MISBEHAVIOUR, "kind" => kind).increment(1);
+        Misbehavior::UnprovenWork => "unproven_work",
+    }
 }
 
 /// A peer was banned.

@@ -14,11 +14,11 @@ use spacetime::NodeRng;
 use spacetime::p2p::{
     MIN_PERIODIC_INTERVAL_MS, Misbehavior, PeerId, PeerSession, SessionAction, SessionConfig,
 };
-use spacetime::wire::{DisconnectReason, Hello, LocalHello};
+use spacetime::wire::{DisconnectReason, Hello, LocalHello, Message};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::events::{Outgoing, SessionEvent};
+use super::events::{Outgoing, PeerChainMessage, PeerRequest, Routes, SessionEvent};
 use crate::clock::Clock;
 use crate::net::{
     BoxStream, HelloError, Role, Session, StaticKey, TransportError, exchange_hello, handshake,
@@ -72,6 +72,12 @@ pub(crate) struct PeerTask {
     pub timeouts: Timeouts,
     /// This session's share of the node's generator (the handshake's ephemeral key).
     pub rng: NodeRng,
+    /// Where chain messages go.
+    pub routes: Routes,
+    /// This session's own outgoing queue, for answers (weak: the manager's handle owns it).
+    pub reply: mpsc::WeakSender<Outgoing>,
+    /// The node-wide bandwidth limits.
+    pub bandwidth: Option<Arc<super::Bandwidth>>,
 }
 
 /// Runs a session to its end, then tells the manager.
@@ -134,8 +140,17 @@ async fn serve(
         events,
         clock,
         timeouts,
+        routes,
+        reply,
+        bandwidth,
         ..
     } = task;
+    let deliver = Deliver {
+        id,
+        events: &events,
+        routes: &routes,
+        reply: &reply,
+    };
     if events
         .try_send(SessionEvent::Up { id, hello: theirs })
         .is_err()
@@ -170,13 +185,16 @@ async fn serve(
             received = session.recv_frame() => match received {
                 Ok(frame) => {
                     super::metrics::received(frame.kind, frame.payload.len());
+                    if let Some(b) = &bandwidth {
+                        b.downloaded(frame.payload.len() as u64).await;
+                    }
                     rules.on_frame(clock.now_ms(), &frame);
                 }
                 Err(TransportError::Frame(e)) => rules.on_bad_frame(e),
                 Err(e) => return e.to_string(),
             },
         }
-        if let Some(ended) = carry_out(&mut rules, &mut session, &events, id).await {
+        if let Some(ended) = carry_out(&mut rules, &mut session, &deliver).await {
             return ended;
         }
         // A peer that does not drain our writes for as long as it may stay silent is dropped:
@@ -187,7 +205,7 @@ async fn serve(
             Ok(Err(e)) => return e.to_string(),
             Err(_) => {
                 rules.on_write_stalled();
-                if let Some(ended) = carry_out(&mut rules, &mut session, &events, id).await {
+                if let Some(ended) = carry_out(&mut rules, &mut session, &deliver).await {
                     return ended;
                 }
             }
@@ -197,6 +215,9 @@ async fn serve(
             now_traffic.bytes_in - reported.bytes_in,
             now_traffic.bytes_out - reported.bytes_out,
         );
+        if let Some(b) = &bandwidth {
+            b.uploaded(now_traffic.bytes_out - reported.bytes_out).await;
+        }
         reported = now_traffic;
         timer.as_mut().reset(deadline(&rules, clock.as_ref()));
     }
@@ -209,29 +230,64 @@ fn deadline(rules: &PeerSession, clock: &dyn Clock) -> Instant {
     Instant::now() + Duration::from_millis(wait.min(86_400_000))
 }
 
+/// Where a session's messages for the node go.
+struct Deliver<'a> {
+    id: PeerId,
+    events: &'a Recipient<SessionEvent>,
+    routes: &'a Routes,
+    reply: &'a mpsc::WeakSender<Outgoing>,
+}
+
+impl Deliver<'_> {
+    /// Hands a message to its owner: chain requests to the ChainServer, headers and blocks to
+    /// Sync, the rest to the manager. Peers can feed this path: never block, count drops.
+    fn message(&self, message: Message) {
+        let id = self.id;
+        let sent = match (&message, &self.routes.requests, &self.routes.sync) {
+            (
+                Message::GetHeaders(_) | Message::GetBlocks(_) | Message::GetBlock(_),
+                Some(to),
+                _,
+            ) => {
+                let Some(reply) = self.reply.upgrade() else {
+                    return;
+                };
+                to.try_send(PeerRequest {
+                    peer: id,
+                    message,
+                    reply,
+                })
+                .is_ok()
+            }
+            (Message::Headers(_) | Message::Block(_) | Message::NotFound(_), _, Some(to)) => {
+                to.try_send(PeerChainMessage { peer: id, message }).is_ok()
+            }
+            _ => self
+                .events
+                .try_send(SessionEvent::Message { id, message })
+                .is_ok(),
+        };
+        if !sent {
+            super::metrics::dropped();
+            tracing::debug!(peer = id.0, "mailbox full, message dropped");
+        }
+    }
+}
+
 /// Carries out the rules' actions; returns why the session ended if it did.
 async fn carry_out(
     rules: &mut PeerSession,
     session: &mut Session,
-    events: &Recipient<SessionEvent>,
-    id: PeerId,
+    deliver: &Deliver<'_>,
 ) -> Option<String> {
+    let (events, id) = (deliver.events, deliver.id);
     while let Some(action) = rules.poll() {
         match action {
             SessionAction::Send(m) => match session.queue(&m) {
                 Ok(bytes) => super::metrics::sent(m.kind(), bytes),
                 Err(e) => return Some(e.to_string()),
             },
-            SessionAction::Deliver(message) => {
-                // Peers can feed this path: never block, count what is dropped.
-                if events
-                    .try_send(SessionEvent::Message { id, message })
-                    .is_err()
-                {
-                    super::metrics::dropped();
-                    tracing::debug!(peer = id.0, "manager mailbox full, message dropped");
-                }
-            }
+            SessionAction::Deliver(message) => deliver.message(message),
             SessionAction::Misbehaved(what) => report(events, id, what),
             SessionAction::Latency { rtt_ms } => {
                 let _ = events.try_send(SessionEvent::Latency { id, rtt_ms });

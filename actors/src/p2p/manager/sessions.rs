@@ -62,6 +62,8 @@ impl PeerManagerActor {
                     addr: handle.addr,
                     direction: handle.direction,
                     best_height: hello.best_height,
+                    best_hash: hello.best_hash,
+                    work: hello.cumulative_work,
                 };
                 handle.hello = Some(hello);
                 self.publish(event);
