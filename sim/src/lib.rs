@@ -7,7 +7,8 @@
 //! [`Transport`](spacetime_actors::net::Transport) seam) whose connections are in-memory
 //! [`link`]s with latency, jitter, bandwidth, loss, stalls, partitions and resets; [`topology`]
 //! names the graphs nodes are wired in; [`SimRng`] is the seeded generator everything random
-//! draws from.
+//! draws from. For sync scenarios, [`blocks`] mines chains outside virtual time (to preload
+//! with [`Sim::preload`]) and [`rogue`] adds lying peers that speak the real protocol.
 //!
 //! # Determinism rules
 //!
@@ -36,21 +37,25 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blocks;
 pub mod link;
 pub mod metrics;
 pub mod net;
 pub mod rng;
+pub mod rogue;
 pub mod scope;
 pub mod sim;
 pub mod topology;
 pub mod trace;
 
+pub use blocks::{MineError, after_tip_ms, chain_work, extend_chain, mine_chain};
 pub use link::{
     Direction, DirectionStats, LinkControl, LinkError, LinkParams, LinkStats, LinkStream, connect,
 };
 pub use metrics::{HistogramSummary, MetricsView, NodeMetrics};
 pub use net::{NetError, NetStats, SimListener, SimNet, SimTransport};
 pub use rng::SimRng;
+pub use rogue::{Lie, RogueChain, RogueSpec, RogueView, SessionEnd, SessionEndReason};
 pub use sim::{NODE_PORT, NodeSpec, Sim, SimError};
 pub use topology::{Topology, TopologyError};
 pub use trace::{Observed, Trace, TraceEntry};

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
-use spacetime::chain::{ChainStorage, MemoryDisk, Tip};
-use spacetime::{Genesis, NodeRng};
+use spacetime::chain::{Chain, ChainStorage, ImportStatus, MemoryDisk, Tip};
+use spacetime::{Block, Genesis, NodeRng};
 use spacetime_actors::chain::{GetTip, Subscribe};
 use spacetime_actors::clock::NodeClock;
 use spacetime_actors::miner::CoinbasePolicy;
@@ -24,11 +24,13 @@ use spacetime_actors::node::{self, MiningOptions, NodeError, NodeOptions, Runnin
 use spacetime_actors::p2p::{GetPeers, PeerSummary, SubscribePeers, Timeouts};
 use spacetime_actors::seams::Seams;
 use spacetime_actors::spawn::{CostModel, Spawner};
+use spacetime_actors::sync::SyncSettings;
 use tokio::time::Instant;
 
 use crate::metrics::{MetricsView, NodeMetrics};
 use crate::net::SimNet;
 use crate::rng::SimRng;
+use crate::rogue::RogueHost;
 use crate::scope::NodeScope;
 use crate::topology::{Topology, TopologyError};
 use crate::trace::{Observer, Trace};
@@ -83,6 +85,20 @@ pub enum SimError {
     /// The genesis configuration is invalid.
     #[error(transparent)]
     Genesis(#[from] spacetime::genesis::GenesisError),
+    /// The index is a rogue peer's, not a node's.
+    #[error("{0} is a rogue peer, not a node")]
+    Rogue(usize),
+    /// The index is a node's, not a rogue peer's.
+    #[error("{0} is not a rogue peer")]
+    NotRogue(usize),
+    /// Blocks could not be preloaded into the node's chain.
+    #[error("cannot preload node {index}: {detail}")]
+    Preload {
+        /// The node.
+        index: usize,
+        /// What failed.
+        detail: String,
+    },
 }
 
 /// What kind of node to add and how it runs.
@@ -100,6 +116,8 @@ pub struct NodeSpec {
     pub clock_skew_ms: i64,
     /// Virtual time charged for heavy work.
     pub costs: CostModel,
+    /// Headers-first sync tuning.
+    pub sync: SyncSettings,
 }
 
 impl NodeSpec {
@@ -112,6 +130,7 @@ impl NodeSpec {
             timeouts: Timeouts::default(),
             clock_skew_ms: 0,
             costs: CostModel::DEV,
+            sync: SyncSettings::default(),
         }
     }
 
@@ -124,18 +143,20 @@ impl NodeSpec {
     }
 }
 
-/// A node of the simulation, running or not.
-struct SimNode {
+/// A node of the simulation, running or not, or a rogue peer in a node's slot.
+pub(crate) struct SimNode {
     spec: NodeSpec,
     ip: IpAddr,
     data_dir: PathBuf,
     disk: MemoryDisk,
-    metrics: Arc<NodeMetrics>,
+    pub(crate) metrics: Arc<NodeMetrics>,
     /// Node indices it dials at start (its seeds).
     seeds: Vec<usize>,
     running: Option<Running>,
     /// Times the node was started.
     starts: u64,
+    /// Set when the slot is a rogue peer's (never started as a node).
+    pub(crate) rogue: Option<RogueHost>,
 }
 
 /// A running node: its actors and the task that holds all of them.
@@ -146,14 +167,14 @@ struct Running {
 
 /// A simulated network of real nodes.
 pub struct Sim {
-    seed: u64,
-    runner: actix_rt::SystemRunner,
-    net: SimNet,
-    genesis: Genesis,
+    pub(crate) seed: u64,
+    pub(crate) runner: actix_rt::SystemRunner,
+    pub(crate) net: SimNet,
+    pub(crate) genesis: Genesis,
     root: tempfile::TempDir,
-    start: Instant,
-    start_unix_ms: u64,
-    nodes: Vec<SimNode>,
+    pub(crate) start: Instant,
+    pub(crate) start_unix_ms: u64,
+    pub(crate) nodes: Vec<SimNode>,
     trace: Trace,
 }
 
@@ -202,6 +223,14 @@ impl Sim {
         })
     }
 
+    /// A simulation of `genesis` whose clock starts at `unix_ms` (after the last block of a
+    /// pre-mined chain, so that none is in the nodes' future).
+    pub fn starting_at(seed: u64, genesis: Genesis, unix_ms: u64) -> Result<Self, SimError> {
+        let mut sim = Self::with_genesis(seed, genesis)?;
+        sim.start_unix_ms = unix_ms;
+        Ok(sim)
+    }
+
     /// The run's seed.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -229,6 +258,7 @@ impl Sim {
             seeds: Vec::new(),
             running: None,
             starts: 0,
+            rogue: None,
         });
         index
     }
@@ -278,7 +308,7 @@ impl Sim {
     /// Starts every node that is not running, in index order.
     pub fn start_all(&mut self) -> Result<(), SimError> {
         for i in 0..self.nodes.len() {
-            if self.nodes[i].running.is_none() {
+            if self.nodes[i].running.is_none() && self.nodes[i].rogue.is_none() {
                 self.start_node(i)?;
             }
         }
@@ -293,6 +323,9 @@ impl Sim {
             node.seeds.iter().map(|&s| self.addr(s)).collect()
         };
         let node = self.nodes.get_mut(i).ok_or(SimError::NoSuchNode(i))?;
+        if node.rogue.is_some() {
+            return Err(SimError::Rogue(i));
+        }
         if node.running.is_some() {
             return Err(SimError::AlreadyRunning(i));
         }
@@ -302,6 +335,7 @@ impl Sim {
         options.peers = seeds;
         options.outbound = node.spec.outbound;
         options.timeouts = node.spec.timeouts;
+        options.sync = node.spec.sync.clone();
         options.mining = node.spec.mining.then(|| MiningOptions {
             key_file: "miner.key".into(),
             dev_plot_bytes: Some(node.spec.plot_bytes),
@@ -359,6 +393,37 @@ impl Sim {
             node: running,
             scope,
         });
+        Ok(())
+    }
+
+    /// Imports `blocks` (in order; side branches allowed) into the chain of node `i`, which
+    /// must not run, so that it starts at their tip. The blocks are checked by every rule at the
+    /// simulation's current time: mine them in its past ([`Sim::starting_at`]).
+    pub fn preload(&mut self, i: usize, blocks: &[Block]) -> Result<(), SimError> {
+        let now = self.now_unix_ms();
+        let node = self.nodes.get(i).ok_or(SimError::NoSuchNode(i))?;
+        if node.rogue.is_some() {
+            return Err(SimError::Rogue(i));
+        }
+        if node.running.is_some() {
+            return Err(SimError::AlreadyRunning(i));
+        }
+        let failed = |detail: String| SimError::Preload { index: i, detail };
+        let storage = ChainStorage::Memory(node.disk.clone());
+        let mut chain =
+            Chain::open_on(storage, self.genesis.clone()).map_err(|e| failed(e.to_string()))?;
+        for block in blocks {
+            let height = block.header.height;
+            match chain.import(block.clone(), now) {
+                Ok(i)
+                    if !matches!(
+                        i.status,
+                        ImportStatus::Orphan | ImportStatus::ReorgFailed { .. }
+                    ) => {}
+                Ok(i) => return Err(failed(format!("block {height}: {:?}", i.status))),
+                Err(e) => return Err(failed(format!("block {height}: {e}"))),
+            }
+        }
         Ok(())
     }
 
