@@ -373,5 +373,6 @@ fn batches_verify_signatures_beside_the_state_and_refuse_a_bad_one() {
     clean.set_parallel_signatures(true);
     let out = clean.import_blocks(blocks.clone(), NOW);
     assert!(out.results.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(out.batches, 1, "the whole chain committed as one run");
     assert_eq!(clean.tip(), source.chain.tip());
 }

@@ -766,13 +766,13 @@ impl SyncState {
         };
         match report {
             HeadersReport::Stored { last, count } | HeadersReport::Pending { last, count } => {
-                let pending = matches!(report, HeadersReport::Pending { .. });
                 let advanced = last.height > p.shown_height;
                 p.shown_work = p.shown_work.max(last.work);
                 p.shown_height = p.shown_height.max(last.height);
                 if batch_len >= MAX_HEADERS_PER_MESSAGE && advanced {
-                    let after = pending.then_some(last.hash);
-                    return self.ask_headers(now_ms, peer, after, out);
+                    // Continue after the batch's last header: the view (and its locator) may
+                    // not show the batch just stored yet.
+                    return self.ask_headers(now_ms, peer, Some(last.hash), out);
                 }
                 // A short batch: the peer has shown its whole chain.
                 if count == 0 {
@@ -830,10 +830,12 @@ impl SyncState {
     ) {
         self.importing = None;
         let mut discard = Vec::new();
+        let mut connected = BTreeSet::new();
         for (hash, report) in results {
             let sender = self.received.remove(&hash);
             match report {
                 BlockReport::Connected => {
+                    connected.insert(hash);
                     if self.stalling_since_ms.is_none() {
                         let decayed = self.stall_timeout_ms.saturating_mul(85) / 100;
                         self.stall_timeout_ms = decayed.max(self.config.stall_timeout_ms);
@@ -853,6 +855,14 @@ impl SyncState {
                 BlockReport::Failed => {}
             }
             discard.push(hash);
+        }
+        // Until the next view, the blocks just connected are no longer missing: never ask for
+        // them again.
+        if !connected.is_empty() {
+            if let Some(view) = self.view.as_mut() {
+                view.missing.retain(|(h, _)| !connected.contains(h));
+            }
+            self.window.retain(|h| !connected.contains(h));
         }
         if !discard.is_empty() {
             out.push(SyncAction::Discard { hashes: discard });

@@ -44,6 +44,8 @@ pub struct SyncView {
     pub missing: Vec<(Hash, Height)>,
     /// A locator along the best header chain.
     pub locator: Vec<Hash>,
+    /// The best header's timestamp.
+    pub best_header_timestamp_ms: u64,
 }
 
 /// Ask for a [`SyncView`] with at most `window` missing blocks.
@@ -139,7 +141,13 @@ impl Handler<GetSyncView> for ChainState {
     fn handle(&mut self, msg: GetSyncView, _: &mut Context<Self>) -> Self::Result {
         let best_header = self.chain.best_header();
         metrics::best_header(best_header.height, self.chain.header_only_count());
+        let best_header_timestamp_ms = self
+            .chain
+            .index()
+            .get(&best_header.hash)
+            .map_or(0, |e| e.timestamp_ms);
         actix::MessageResult(SyncView {
+            best_header_timestamp_ms,
             tip: self.chain.tip_ref(),
             best_header,
             missing: self.chain.missing_bodies(msg.window),

@@ -47,6 +47,10 @@ use crate::spawn::Spawner;
 
 /// How often the state machine is ticked.
 const TICK: Duration = Duration::from_millis(500);
+/// A best header older than this means the chain is far behind the network, however few
+/// blocks are missing: downloaded blocks then commit in batches (as Bitcoin Core counts a tip
+/// older than a day as initial block download).
+const FAR_BEHIND_MS: u64 = 60 * 60 * 1000;
 
 /// How sync runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +111,8 @@ pub struct SyncActor {
     view: Option<SyncView>,
     view_busy: bool,
     view_again: bool,
+    /// Imports finished so far: a view asked for before the last one finished is stale.
+    imports_done: u64,
     /// Peers' labels for per-peer metrics.
     labels: BTreeMap<PeerId, String>,
     announced: Option<Hash>,
@@ -138,6 +144,7 @@ impl SyncActor {
             view: None,
             view_busy: false,
             view_again: false,
+            imports_done: 0,
             labels: BTreeMap::new(),
             announced: None,
             started_ms: now,
@@ -230,11 +237,16 @@ impl SyncActor {
         }
         self.view_busy = true;
         let window = self.settings.config.window;
+        let asked_at = self.imports_done;
         let ask = self.links.view.send(GetSyncView { window });
-        ctx.spawn(ask.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(ask.into_actor(self).map(move |result, act, ctx| {
             act.view_busy = false;
-            if let Ok(view) = result {
-                act.on_view(view, ctx);
+            match result {
+                // ChainState answers in order: a view asked for before an import finished
+                // still lists its blocks as missing.
+                Ok(_) if asked_at != act.imports_done => act.view_again = true,
+                Ok(view) => act.on_view(view, ctx),
+                Err(_) => {}
             }
             if std::mem::take(&mut act.view_again) {
                 act.refresh_view(ctx);
@@ -261,6 +273,12 @@ impl SyncActor {
     }
 
     fn import(&mut self, hashes: Vec<Hash>, batch: bool, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        let batch = batch
+            || self
+                .view
+                .as_ref()
+                .is_some_and(|v| now.saturating_sub(v.best_header_timestamp_ms) > FAR_BEHIND_MS);
         let mut blocks = Vec::with_capacity(hashes.len());
         let mut senders = Vec::with_capacity(hashes.len());
         for h in &hashes {
@@ -305,6 +323,7 @@ impl SyncActor {
                 }
             };
             metrics::imported(count, batch);
+            act.imports_done += 1;
             act.feed(SyncInput::Imported { results }, ctx);
             // The next import waits for a view of the chain after this one.
             act.refresh_view(ctx);
