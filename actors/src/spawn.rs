@@ -53,6 +53,22 @@ pub enum Spawner {
     Inline(CostModel),
 }
 
+/// The thread an actor started by [`Spawner::start_actor`] runs on, if it has its own.
+#[derive(Debug)]
+pub struct ActorThread {
+    arbiter: Option<actix::Arbiter>,
+}
+
+impl ActorThread {
+    /// Stops the thread (after its actor has stopped) and waits for it.
+    pub fn join(self) {
+        if let Some(arbiter) = self.arbiter {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
+    }
+}
+
 /// Why spawned work gave no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
@@ -73,6 +89,28 @@ impl Spawner {
             Self::Threads => CostModel::default(),
             Self::Inline(costs) => *costs,
         }
+    }
+
+    /// Starts an actor on an arbiter thread of its own in production (its work never delays
+    /// the network's arbiters), on the current arbiter in the simulator.
+    pub fn start_actor<A>(
+        &self,
+        make: impl FnOnce() -> A + Send + 'static,
+    ) -> (actix::Addr<A>, ActorThread)
+    where
+        A: actix::Actor<Context = actix::Context<A>>,
+    {
+        if self.is_inline() {
+            return (actix::Actor::start(make()), ActorThread { arbiter: None });
+        }
+        let arbiter = actix::Arbiter::new();
+        let addr = A::start_in_arbiter(&arbiter.handle(), move |_| make());
+        (
+            addr,
+            ActorThread {
+                arbiter: Some(arbiter),
+            },
+        )
     }
 
     /// Runs blocking work and resolves with its result: on the blocking pool in production,

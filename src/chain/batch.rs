@@ -72,14 +72,8 @@ impl Chain {
                         out.results.extend(results);
                     }
                     Err(RunFailed::Retry(run)) => {
-                        for block in run {
-                            let hash = block.hash();
-                            let result = self.import(block, now_ms);
-                            let stop = matches!(result, Err(ImportError::Chain(_)));
-                            out.results.push((hash, result));
-                            if stop {
-                                return out;
-                            }
+                        if !self.import_each(run, now_ms, &mut out.results) {
+                            return out;
                         }
                     }
                     Err(RunFailed::Chain(hash, e)) => {
@@ -89,17 +83,31 @@ impl Chain {
                 }
                 continue;
             }
-            for block in run.into_iter().chain(rest.next()) {
-                let hash = block.hash();
-                let result = self.import(block, now_ms);
-                let stop = matches!(result, Err(ImportError::Chain(_)));
-                out.results.push((hash, result));
-                if stop {
-                    return out;
-                }
+            if !self.import_each(run.into_iter().chain(rest.next()), now_ms, &mut out.results) {
+                return out;
             }
         }
         out
+    }
+
+    /// Imports `blocks` one by one through [`Chain::import`]; false when the database failed
+    /// (the blocks after that one are not tried).
+    fn import_each(
+        &mut self,
+        blocks: impl IntoIterator<Item = Block>,
+        now_ms: TimestampMs,
+        results: &mut BlockResults,
+    ) -> bool {
+        for block in blocks {
+            let hash = block.hash();
+            let result = self.import(block, now_ms);
+            let failed = matches!(result, Err(ImportError::Chain(_)));
+            results.push((hash, result));
+            if failed {
+                return false;
+            }
+        }
+        true
     }
 
     /// Checks and connects a run of blocks on the tip in one transaction.

@@ -182,10 +182,7 @@ impl Chain {
 
     /// Header-only entries stored.
     pub fn header_only_count(&self) -> usize {
-        self.index
-            .iter()
-            .filter(|(_, e)| e.status == BlockStatus::HeaderOnly)
-            .count()
+        self.index.header_only_count()
     }
 
     /// Checks `batch` against its ancestors (stored blocks, then the `pending` chain) and
@@ -402,6 +399,15 @@ impl Chain {
                 step = step.saturating_mul(2);
             }
             let target = entry.height.saturating_sub(step);
+            // Below the fork with the main chain, heights index the main chain directly.
+            if self.is_main(&cursor)
+                && let Some(h) = self.hash_at(target)
+                && let Some(e) = self.index.get(&h)
+            {
+                cursor = h;
+                entry = e;
+                continue;
+            }
             while entry.height > target {
                 cursor = entry.parent;
                 match self.index.get(&cursor) {

@@ -66,6 +66,8 @@ fn headers_are_stored_first_then_bodies_connect_in_order() {
     assert_eq!(chain.tip().hash, last.hash());
     assert_eq!(chain.header_only_count(), 0);
     assert!(chain.missing_bodies(10).is_empty());
+    // Synced, the header locator is the main chain's.
+    assert_eq!(chain.header_locator(), chain.locator());
     drop(dir);
 }
 

@@ -105,6 +105,8 @@ pub fn better(a: (&Hash, &IndexEntry), b: (&Hash, &IndexEntry)) -> bool {
 pub struct BlockIndex {
     entries: HashMap<Hash, IndexEntry>,
     children: HashMap<Hash, Vec<Hash>>,
+    /// Entries of status [`BlockStatus::HeaderOnly`], kept as entries change.
+    header_only: usize,
 }
 
 impl BlockIndex {
@@ -126,16 +128,36 @@ impl BlockIndex {
     /// Adds a block (replacing an entry of the same hash).
     pub fn insert(&mut self, hash: Hash, entry: IndexEntry) {
         let parent = entry.parent;
-        if self.entries.insert(hash, entry).is_none() {
-            self.children.entry(parent).or_default().push(hash);
+        let adds = entry.status == BlockStatus::HeaderOnly;
+        match self.entries.insert(hash, entry) {
+            Some(old) => {
+                if old.status == BlockStatus::HeaderOnly {
+                    self.header_only -= 1;
+                }
+            }
+            None => self.children.entry(parent).or_default().push(hash),
+        }
+        if adds {
+            self.header_only += 1;
         }
     }
 
     /// Sets the status of a block.
     pub fn set_status(&mut self, hash: &Hash, status: BlockStatus) {
         if let Some(e) = self.entries.get_mut(hash) {
+            if e.status == BlockStatus::HeaderOnly {
+                self.header_only -= 1;
+            }
+            if status == BlockStatus::HeaderOnly {
+                self.header_only += 1;
+            }
             e.status = status;
         }
+    }
+
+    /// Entries whose body is not stored yet (status [`BlockStatus::HeaderOnly`]).
+    pub fn header_only_count(&self) -> usize {
+        self.header_only
     }
 
     /// The blocks whose parent is `hash`.

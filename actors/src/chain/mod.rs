@@ -14,9 +14,7 @@ pub mod server;
 
 use std::sync::Arc;
 
-use actix::{
-    Actor, ActorContext, Arbiter, AsyncContext, Context, Handler, Message, Recipient, WrapFuture,
-};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, WrapFuture};
 use spacetime::chain::{
     AccountState, BlockDraft, BuildError, Chain, ChainError, ChainEvent, ImportError, Imported,
     MiningContext, SupplyRow, Tip,
@@ -27,7 +25,7 @@ use spacetime::{
 use tokio::time::Instant;
 
 use crate::clock::Clock;
-use crate::spawn::{CostModel, Spawner};
+use crate::spawn::{ActorThread, CostModel, Spawner};
 
 /// A chain event delivered to subscribers.
 #[derive(Debug, Clone, Message)]
@@ -176,17 +174,14 @@ impl Actor for ChainState {
 pub struct ChainStateHandle {
     /// Its address.
     pub addr: actix::Addr<ChainState>,
-    arbiter: Option<Arbiter>,
+    thread: ActorThread,
 }
 
 impl ChainStateHandle {
     /// Stops the actor (closing the database cleanly) and its thread.
     pub async fn stop(self) {
         let _ = self.addr.send(StopChain).await;
-        if let Some(arbiter) = self.arbiter {
-            arbiter.stop();
-            let _ = arbiter.join();
-        }
+        self.thread.join();
     }
 }
 
@@ -207,20 +202,10 @@ impl ChainState {
             costs,
             subscribers: Vec::new(),
         };
-        if spawner.is_inline() {
-            let addr = make(chain).start();
-            return ChainStateHandle {
-                addr,
-                arbiter: None,
-            };
-        }
-        chain.set_parallel_signatures(true);
-        let arbiter = Arbiter::new();
-        let addr = ChainState::start_in_arbiter(&arbiter.handle(), move |_| make(chain));
-        ChainStateHandle {
-            addr,
-            arbiter: Some(arbiter),
-        }
+        // On its own thread it may use a second one for signatures; inline it stays on one.
+        chain.set_parallel_signatures(!spawner.is_inline());
+        let (addr, thread) = spawner.start_actor(move || make(chain));
+        ChainStateHandle { addr, thread }
     }
 
     /// Starts the actor on a new arbiter thread, owning `chain` (tools and tests).

@@ -4,7 +4,7 @@
 //! queue; when that queue is full the blocks that do not fit are named in `NotFound`, so the
 //! peer asks again elsewhere or later and nothing is buffered without bound.
 
-use actix::{Actor, ActorContext, Arbiter, Context, Handler, Message as ActixMessage};
+use actix::{Actor, ActorContext, Context, Handler, Message as ActixMessage};
 use spacetime::BoundedVec;
 use spacetime::Hash;
 use spacetime::chain::ChainReader;
@@ -13,7 +13,7 @@ use spacetime::wire::{
 };
 
 use crate::p2p::events::{Outgoing, PeerRequest};
-use crate::spawn::Spawner;
+use crate::spawn::{ActorThread, Spawner};
 
 /// Requests served, by kind.
 pub const REQUESTS_SERVED: &str = "spacetime_chain_requests_served_total";
@@ -40,36 +40,22 @@ impl Actor for ChainServer {
 pub struct ChainServerHandle {
     /// Its address.
     pub addr: actix::Addr<ChainServer>,
-    arbiter: Option<Arbiter>,
+    thread: ActorThread,
 }
 
 impl ChainServerHandle {
     /// Stops the actor and its thread.
     pub async fn stop(self) {
         let _ = self.addr.send(StopServer).await;
-        if let Some(arbiter) = self.arbiter {
-            arbiter.stop();
-            let _ = arbiter.join();
-        }
+        self.thread.join();
     }
 }
 
 impl ChainServer {
     /// Starts the server on `reader`: on its own arbiter in production, inline in the simulator.
     pub fn start(reader: ChainReader, spawner: &Spawner) -> ChainServerHandle {
-        if spawner.is_inline() {
-            return ChainServerHandle {
-                addr: ChainServer { reader }.start(),
-                arbiter: None,
-            };
-        }
-        let arbiter = Arbiter::new();
-        let addr =
-            ChainServer::start_in_arbiter(&arbiter.handle(), move |_| ChainServer { reader });
-        ChainServerHandle {
-            addr,
-            arbiter: Some(arbiter),
-        }
+        let (addr, thread) = spawner.start_actor(move || ChainServer { reader });
+        ChainServerHandle { addr, thread }
     }
 
     fn serve(&self, request: PeerRequest) -> Result<(), spacetime::chain::ChainError> {
