@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod miner;
 pub mod p2p;
 pub mod plot;
+pub mod relay;
 pub mod rng;
 pub mod state_tree;
 pub mod sync;

@@ -6,7 +6,10 @@
 use spacetime::block::{HEADER_VERSION, ProofOfSpace, UnsignedHeader};
 use spacetime::bytes::to_hex;
 use spacetime::tx::{ChainId, CoinbaseOutput, UnsignedTransfer};
-use spacetime::wire::{GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, capabilities};
+use spacetime::wire::{
+    BlockAnnounce, GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, SendBlocks, TxIds, Txs,
+    capabilities,
+};
 use spacetime::{
     Amount, BlockHeader, BoundedBytes, BoundedString, BoundedVec, Coinbase, Genesis, Hash,
     PublicKey, Signature, Target, Transfer, decode, encode,
@@ -109,9 +112,9 @@ fn hello_layout() {
         capabilities: capabilities::FULL_NODE | capabilities::TX_RELAY,
         time_ms: 1,
     });
-    // Type 0, version 2, ids, height 300, tip, work, port 9444, "st/2", capabilities 5, time 1.
+    // Type 0, version 3, ids, height 300, tip, work, port 9444, "st/2", capabilities 5, time 1.
     let expected = format!(
-        "00 02 {} {} ac02 {} {} e449 04 73742f32 05 01",
+        "00 03 {} {} ac02 {} {} e449 04 73742f32 05 01",
         "01".repeat(32),
         "02".repeat(32),
         "03".repeat(32),
@@ -119,7 +122,7 @@ fn hello_layout() {
     )
     .replace(' ', "");
     assert_eq!(
-        PROTOCOL_VERSION, 2,
+        PROTOCOL_VERSION, 3,
         "a version bump updates this vector and the docs"
     );
     assert_eq!(to_hex(&encode(&hello)), expected);
@@ -149,6 +152,37 @@ fn not_found_layout() {
     let bytes = encode(&m);
     assert_eq!(to_hex(&bytes), expected);
     assert_eq!(decode::<Message>(&bytes), Ok(m));
+}
+
+#[test]
+fn relay_message_layouts() {
+    let announce = Message::BlockAnnounce(BlockAnnounce {
+        hash: Hash([0xaa; 32]),
+        height: 300,
+        work: [0x01; 32],
+    });
+    // Type 18, hash, height 300 (varint ac02), work.
+    let expected = format!("12 {} ac02 {}", "aa".repeat(32), "01".repeat(32)).replace(' ', "");
+    assert_eq!(to_hex(&encode(&announce)), expected);
+    let inv = Message::TxInv(TxIds {
+        ids: BoundedVec::try_from_vec(vec![Hash([0xbb; 32])]).expect("one id"),
+    });
+    // Type 19, count 1, the id; `GetTxs` (20) has the same body.
+    assert_eq!(to_hex(&encode(&inv)), format!("1301{}", "bb".repeat(32)));
+    let get = Message::GetTxs(TxIds {
+        ids: BoundedVec::try_from_vec(vec![Hash([0xbb; 32])]).expect("one id"),
+    });
+    assert_eq!(to_hex(&encode(&get)), format!("1401{}", "bb".repeat(32)));
+    // Type 21, count 0; type 22, push true.
+    let txs = Message::Txs(Txs {
+        transfers: BoundedVec::new(),
+    });
+    assert_eq!(to_hex(&encode(&txs)), "1500");
+    let send = Message::SendBlocks(SendBlocks { push: true });
+    assert_eq!(to_hex(&encode(&send)), "1601");
+    for m in [announce, inv, get, txs, send] {
+        assert_eq!(decode::<Message>(&encode(&m)), Ok(m));
+    }
 }
 
 #[test]

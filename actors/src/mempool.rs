@@ -42,6 +42,8 @@ pub const ADMITTED: &str = "spacetime_mempool_admitted_total";
 pub const REJECTED: &str = "spacetime_mempool_rejected_total";
 /// Transfers removed after admission (included, evicted, expired, invalidated).
 pub const REMOVED: &str = "spacetime_mempool_removed_total";
+/// Admissions not told to a subscriber whose mailbox was full.
+pub const PUBLISH_DROPPED: &str = "spacetime_mempool_publish_dropped_total";
 
 /// Submit a transfer.
 #[derive(Debug, Message)]
@@ -57,6 +59,36 @@ pub enum SubmitError {
     /// The chain could not be asked for the sender's account.
     #[error("chain state unavailable: {0}")]
     Chain(String),
+}
+
+/// Submit several transfers at once, in order (transfers relayed by peers): one account fetch
+/// for all of them. Each gets its own answer.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Result<Admitted, MempoolError>>, SubmitError>")]
+pub struct SubmitTransfers(pub Vec<Transfer>);
+
+/// A transfer the pool admitted, told to subscribers (the Gossip actor relays it).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct TxAdmitted {
+    /// The transfer.
+    pub transfer: Arc<Transfer>,
+    /// Back in the pool after a reorg took its block away: relay it even to peers that had it.
+    pub again: bool,
+}
+
+/// Receive every [`TxAdmitted`] from now on.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SubscribeTxs(pub Recipient<TxAdmitted>);
+
+/// The pending transfers best mined first (fee rate, then nonce order), at most `max`: what a
+/// new peer asks for with `TxPoolRequest`.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Transfer>")]
+pub struct GetPending {
+    /// Most transfers.
+    pub max: usize,
 }
 
 /// A block template: transfers by fee rate in nonce order.
@@ -96,6 +128,7 @@ pub struct MempoolActor {
     pool: Mempool,
     clock: Arc<dyn Clock>,
     links: MempoolLinks,
+    subscribers: Vec<Recipient<TxAdmitted>>,
 }
 
 impl MempoolActor {
@@ -110,7 +143,49 @@ impl MempoolActor {
             pool: Mempool::new(config, chain_id),
             clock,
             links,
+            subscribers: Vec::new(),
         }
+    }
+
+    fn publish(&mut self, transfer: &Transfer, again: bool) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let transfer = Arc::new(transfer.clone());
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            if s.try_send(TxAdmitted {
+                transfer: transfer.clone(),
+                again,
+            })
+            .is_err()
+            {
+                metrics::counter!(PUBLISH_DROPPED).increment(1);
+            }
+        }
+    }
+
+    /// Admits one transfer against fetched accounts, with metrics and the announcement.
+    fn admit(
+        &mut self,
+        transfer: Transfer,
+        accounts: &impl spacetime::mempool::AccountSource,
+    ) -> Result<Admitted, MempoolError> {
+        let copy = (!self.subscribers.is_empty()).then(|| transfer.clone());
+        let result = self.pool.add(transfer, self.clock.now_ms(), accounts);
+        match &result {
+            Ok(a) => {
+                metrics::counter!(ADMITTED).increment(1);
+                metrics::counter!(REMOVED).increment(a.evicted.len() as u64);
+                if let Some(t) = copy {
+                    self.publish(&t, false);
+                }
+            }
+            Err(e) => {
+                metrics::counter!(REJECTED, "reason" => e.reason()).increment(1);
+            }
+        }
+        result
     }
 
     fn gauges(&self) {
@@ -166,20 +241,47 @@ impl Handler<SubmitTransfer> for MempoolActor {
                 .into_actor(self)
                 .map(move |fetched, act, _| {
                     let map = fetched.map_err(SubmitError::Chain)?;
-                    let result = act.pool.add(msg.0, act.clock.now_ms(), &source(map));
-                    match &result {
-                        Ok(a) => {
-                            metrics::counter!(ADMITTED).increment(1);
-                            metrics::counter!(REMOVED).increment(a.evicted.len() as u64);
-                        }
-                        Err(e) => {
-                            metrics::counter!(REJECTED, "reason" => e.reason()).increment(1);
-                        }
-                    }
+                    let result = act.admit(msg.0, &source(map));
                     act.gauges();
                     Ok(result?)
                 }),
         ))
+    }
+}
+
+impl Handler<SubmitTransfers> for MempoolActor {
+    // Atomic for the same reason as `SubmitTransfer`.
+    type Result = AtomicResponse<Self, Result<Vec<Result<Admitted, MempoolError>>, SubmitError>>;
+    fn handle(&mut self, msg: SubmitTransfers, _: &mut Context<Self>) -> Self::Result {
+        let accounts = self.links.accounts.clone();
+        let mut senders: Vec<Address> = msg.0.iter().map(|t| t.from).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        AtomicResponse::new(Box::pin(
+            async move { fetch(&accounts, senders).await }
+                .into_actor(self)
+                .map(move |fetched, act, _| {
+                    let map = fetched.map_err(SubmitError::Chain)?;
+                    let accounts = source(map);
+                    let results = msg.0.into_iter().map(|t| act.admit(t, &accounts)).collect();
+                    act.gauges();
+                    Ok(results)
+                }),
+        ))
+    }
+}
+
+impl Handler<SubscribeTxs> for MempoolActor {
+    type Result = ();
+    fn handle(&mut self, msg: SubscribeTxs, _: &mut Context<Self>) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<GetPending> for MempoolActor {
+    type Result = MessageResult<GetPending>;
+    fn handle(&mut self, msg: GetPending, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.pool.template(msg.max, usize::MAX))
     }
 }
 
@@ -257,6 +359,12 @@ impl Handler<ChainNotification> for MempoolActor {
                 if reorg {
                     // Coinbase credits can turn immature again on a reorg.
                     removed.extend(act.pool.revalidate(&accounts));
+                }
+                // Transfers back from the branch that left the main chain are relayed again.
+                for t in &reverted {
+                    if act.pool.contains(&t.id()) {
+                        act.publish(t, true);
+                    }
                 }
                 metrics::counter!(REMOVED).increment(removed.len() as u64);
                 act.gauges();

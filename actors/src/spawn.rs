@@ -17,6 +17,9 @@ pub struct CostModel {
     pub block_import: Duration,
     /// Each transfer of a block on top of that (its signature and state change).
     pub per_transfer: Duration,
+    /// The cheap checks of a relayed block's header (proof of space, signature) before it is
+    /// forwarded.
+    pub header_check: Duration,
 }
 
 impl CostModel {
@@ -25,6 +28,7 @@ impl CostModel {
     pub const DEV: CostModel = CostModel {
         block_import: Duration::from_millis(1),
         per_transfer: Duration::from_micros(15),
+        header_check: Duration::from_micros(500),
     };
 
     /// The time importing `blocks` blocks holding `transfers` transfers in all is charged.

@@ -378,3 +378,47 @@ fn batches_verify_signatures_beside_the_state_and_refuse_a_bad_one() {
     assert_eq!(out.batches, 1, "the whole chain committed as one run");
     assert_eq!(clean.tip(), source.chain.tip());
 }
+
+#[test]
+fn precheck_passes_good_headers_and_names_the_rest() {
+    let mut source = node();
+    let blocks = source.mine(3);
+    let (_dir, mut chain) = empty_chain();
+    let first = &blocks[0];
+    let Precheck::Valid { work } = chain.precheck(&first.header, &first.hash(), NOW).unwrap()
+    else {
+        panic!("a good child of genesis passes");
+    };
+    assert_eq!(work, source.chain.index().get(&first.hash()).unwrap().work);
+    // Nothing was stored by the check.
+    assert!(chain.index().get(&first.hash()).is_none());
+    // A block two ahead has no parent here yet.
+    let third = &blocks[2];
+    assert_eq!(
+        chain.precheck(&third.header, &third.hash(), NOW),
+        Ok(Precheck::ParentUnknown)
+    );
+    // A bad signature fails the cheap checks.
+    let mut forged = first.clone();
+    forged.header.signature = crate::Signature([7; 64]);
+    assert_eq!(
+        chain.precheck(&forged.header, &forged.hash(), NOW),
+        Err(InvalidBlock::HeaderSignature)
+    );
+    // Once stored with its body, the block is known.
+    chain.import(first.clone(), NOW).unwrap();
+    assert_eq!(
+        chain.precheck(&first.header, &first.hash(), NOW),
+        Ok(Precheck::Known)
+    );
+    // A header-only block passes on the strength of its stored header.
+    let mut pending = PendingHeaders::default();
+    chain
+        .import_headers(&mut pending, verified(&chain, &blocks[1..2]), NOW)
+        .unwrap();
+    let second = &blocks[1];
+    assert!(matches!(
+        chain.precheck(&second.header, &second.hash(), NOW),
+        Ok(Precheck::Valid { .. })
+    ));
+}

@@ -23,6 +23,7 @@ pub mod headers;
 mod import;
 pub mod index;
 pub mod orphans;
+mod precheck;
 pub mod reader;
 pub mod rules;
 mod solo;
@@ -50,6 +51,7 @@ pub use headers::{
 };
 pub use index::{BlockIndex, IndexEntry};
 pub use orphans::OrphanPool;
+pub use precheck::Precheck;
 pub use reader::ChainReader;
 pub use solo::SoloMiner;
 pub use store::{BlockBody, BlockRecord, BlockStatus, SCHEMA_VERSION};

@@ -98,6 +98,9 @@ pub const fn default_limit(kind: MessageKind) -> RateLimit {
         MessageKind::Disconnect => (1, 0),
         MessageKind::GetBlocks => (256, 256),
         MessageKind::NotFound => (256, 256),
+        MessageKind::BlockAnnounce => (100, 50),
+        MessageKind::TxInv | MessageKind::GetTxs | MessageKind::Txs => (100, 50),
+        MessageKind::SendBlocks => (5, 1),
     };
     RateLimit { burst, per_second }
 }

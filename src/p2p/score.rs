@@ -21,6 +21,8 @@ pub enum Misbehavior {
     Timeout,
     /// Claimed more chain work (in `Hello` or an announcement) than its headers showed.
     UnprovenWork,
+    /// Sent the same relayed item twice (honest peers never do: they remember what we have).
+    RepeatedItem,
 }
 
 impl Misbehavior {
@@ -32,7 +34,7 @@ impl Misbehavior {
             Self::NonConnectingHeaders => 20,
             Self::UnprovenWork => 50,
             Self::InvalidTransaction => 10,
-            Self::RateLimited => 10,
+            Self::RateLimited | Self::RepeatedItem => 10,
             Self::Timeout => 5,
         }
     }

@@ -140,6 +140,12 @@ pub enum SyncInput {
         /// Height it claims.
         height: Height,
     },
+    /// A peer relayed a block whose parent we do not have: ask it for headers now rather than
+    /// at the next poll.
+    PeerAhead {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A peer's session ended.
     PeerDisconnected {
         /// The peer.
@@ -462,6 +468,8 @@ pub struct SyncState {
     stalling_since_ms: Option<u64>,
     last_poll_ms: u64,
     poll_cursor: Option<PeerId>,
+    /// A peer to ask for headers at once (it relayed a block we cannot connect).
+    poll_now: Option<PeerId>,
     /// Last time the tip moved or nobody was ahead.
     progress_ms: u64,
     last_warn_ms: Option<u64>,
@@ -487,6 +495,7 @@ impl SyncState {
             stalling_since_ms: None,
             last_poll_ms: now_ms,
             poll_cursor: None,
+            poll_now: None,
             progress_ms: now_ms,
             last_warn_ms: None,
             meter: ProgressMeter::new(),
@@ -508,7 +517,20 @@ impl SyncState {
                     p.claimed_height = p.claimed_height.max(height);
                 }
             }
+            SyncInput::PeerAhead { peer } => {
+                if self
+                    .peers
+                    .get(&peer)
+                    .is_some_and(|p| !p.gone && !p.discredited)
+                {
+                    self.poll_now = Some(peer);
+                    self.poll(now_ms, &mut out);
+                }
+            }
             SyncInput::PeerDisconnected { peer } => {
+                if self.poll_now == Some(peer) {
+                    self.poll_now = None;
+                }
                 self.release_peer(peer, None);
                 self.peers.remove(&peer);
                 if self.headers.is_some_and(|r| r.peer == peer) {
@@ -972,13 +994,17 @@ impl SyncState {
         out.push(SyncAction::Disconnect { peer: r.peer });
     }
 
-    /// While no peer claims more work, asks one peer per interval, round robin.
+    /// While no peer claims more work, asks one peer per interval, round robin, or at once the
+    /// peer that relayed a block we could not connect.
     fn poll(&mut self, now_ms: u64, out: &mut Vec<SyncAction>) {
-        if self.headers.is_some()
-            || self.paused_gap.is_some()
-            || self.headers_needed()
-            || now_ms.saturating_sub(self.last_poll_ms) < self.config.poll_interval_ms
-        {
+        if self.headers.is_some() || self.paused_gap.is_some() || self.headers_needed() {
+            return;
+        }
+        if let Some(peer) = self.poll_now.take() {
+            self.last_poll_ms = now_ms;
+            return self.ask_headers(now_ms, peer, None, out);
+        }
+        if now_ms.saturating_sub(self.last_poll_ms) < self.config.poll_interval_ms {
             return;
         }
         let usable = |(id, p): (&PeerId, &Peer)| (!p.gone && !p.discredited).then_some(*id);

@@ -757,3 +757,17 @@ fn actions_are_deterministic_and_bounded_by_the_window() {
         SyncAction::Disconnect { peer } | SyncAction::Penalize { peer, what: Misbehavior::Timeout }
             if *peer == p(4))));
 }
+
+#[test]
+fn a_peer_ahead_is_asked_for_headers_at_once_once() {
+    let mut s = state(SyncConfig::default(), 10, 10, &[(1, 10), (2, 10)]);
+    // Synced: no poll is due for 10 s, but a relayed block that does not connect asks now.
+    assert!(header_reqs(&s.handle(100, SyncInput::Tick)).is_empty());
+    let reqs = header_reqs(&s.handle(200, SyncInput::PeerAhead { peer: p(2) }));
+    assert_eq!(reqs, vec![(p(2), None)]);
+    // While that request is out, another hint waits for it instead of a second request.
+    assert!(header_reqs(&s.handle(300, SyncInput::PeerAhead { peer: p(1) })).is_empty());
+    // An unknown peer is no reason to ask anyone.
+    let mut s = state(SyncConfig::default(), 10, 10, &[(1, 10)]);
+    assert!(header_reqs(&s.handle(200, SyncInput::PeerAhead { peer: p(9) })).is_empty());
+}

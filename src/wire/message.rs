@@ -9,10 +9,12 @@ use crate::encoding::{BoundedString, BoundedVec, Canonical};
 use crate::limits::{MAX_BLOCK_BYTES, MAX_HEADER_BYTES, MAX_TRANSFER_BYTES};
 use crate::{Block, BlockHeader, Epoch, Hash, Height, PublicKey, Signature, Target, Transfer};
 
-/// The protocol version this software speaks (2: adds `GetBlocks` and `NotFound`).
-pub const PROTOCOL_VERSION: u32 = 2;
-/// The oldest protocol version it still accepts; version-1 nodes never served blocks or headers.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+/// The protocol version this software speaks (3: adds the relay messages `BlockAnnounce`,
+/// `TxInv`, `GetTxs`, `Txs` and `SendBlocks`).
+pub const PROTOCOL_VERSION: u32 = 3;
+/// The oldest protocol version it still accepts: a version-2 node would take the relay
+/// messages for protocol violations.
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 /// Most headers in one `Headers` message.
 pub const MAX_HEADERS_PER_MESSAGE: usize = 2000;
 /// Most addresses in one `PeerList` message.
@@ -21,6 +23,10 @@ pub const MAX_PEERS_PER_MESSAGE: usize = 1000;
 pub const MAX_LOCATOR_HASHES: usize = 64;
 /// Most block hashes in one `GetBlocks` or `NotFound`, so one request stays a bounded batch.
 pub const MAX_BLOCKS_PER_REQUEST: usize = 128;
+/// Most transaction ids in one `TxInv` or `GetTxs`.
+pub const MAX_TX_IDS_PER_MESSAGE: usize = 1000;
+/// Most transfers in one `Txs`.
+pub const MAX_TXS_PER_MESSAGE: usize = 500;
 /// Longest user agent string, in bytes.
 pub const MAX_USER_AGENT_BYTES: usize = 256;
 /// Longest human-readable disconnect detail, in bytes.
@@ -176,6 +182,39 @@ pub struct TxPoolRequest {
     pub max: u32,
 }
 
+/// A node tells a peer of a block on its best chain: the block it just relayed or its new tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockAnnounce {
+    /// The block's hash.
+    pub hash: Hash,
+    /// Its height.
+    pub height: Height,
+    /// Cumulative work of the chain ending at it, a 256-bit big-endian integer.
+    pub work: [u8; 32],
+}
+
+/// Transaction ids: announced (`TxInv`) or asked for (`GetTxs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxIds {
+    /// The ids.
+    pub ids: BoundedVec<Hash, MAX_TX_IDS_PER_MESSAGE>,
+}
+
+/// Transfers, pushed in a batch or answering `GetTxs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Txs {
+    /// The transfers.
+    pub transfers: BoundedVec<Transfer, MAX_TXS_PER_MESSAGE>,
+}
+
+/// Asks a peer to push new blocks whole (`push`) or only announce them (BIP152's high- and
+/// low-bandwidth modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendBlocks {
+    /// Push whole blocks rather than announcing them.
+    pub push: bool,
+}
+
 /// Why a session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DisconnectReason {
@@ -250,6 +289,16 @@ pub enum Message {
     GetBlocks(GetBlocks),
     /// The requested blocks the peer does not have, answering `GetBlocks` (17).
     NotFound(NotFound),
+    /// A block on the sender's best chain, by hash, height and work (18).
+    BlockAnnounce(BlockAnnounce),
+    /// Ids of transactions the sender's mempool admitted (19).
+    TxInv(TxIds),
+    /// Asks for transactions by id (20).
+    GetTxs(TxIds),
+    /// Transfers, pushed or answering `GetTxs` (21).
+    Txs(Txs),
+    /// Asks the peer to push or announce new blocks (22).
+    SendBlocks(SendBlocks),
 }
 
 /// The type of a message: its first byte on the wire.
@@ -292,6 +341,16 @@ pub enum MessageKind {
     GetBlocks = 16,
     /// `NotFound`.
     NotFound = 17,
+    /// `BlockAnnounce`.
+    BlockAnnounce = 18,
+    /// `TxInv`.
+    TxInv = 19,
+    /// `GetTxs`.
+    GetTxs = 20,
+    /// `Txs`.
+    Txs = 21,
+    /// `SendBlocks`.
+    SendBlocks = 22,
 }
 
 /// Largest encoded peer address: IPv6 tag and bytes, port, two varints.
@@ -301,7 +360,7 @@ const HELLO_MAX: usize = 1 + 5 + 32 + 32 + 10 + 32 + 32 + 3 + (2 + MAX_USER_AGEN
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 23] = [
         Self::Hello,
         Self::PeerList,
         Self::RequestPeers,
@@ -320,6 +379,11 @@ impl MessageKind {
         Self::Disconnect,
         Self::GetBlocks,
         Self::NotFound,
+        Self::BlockAnnounce,
+        Self::TxInv,
+        Self::GetTxs,
+        Self::Txs,
+        Self::SendBlocks,
     ];
 
     /// The kind with wire tag `tag`, if any.
@@ -353,6 +417,11 @@ impl MessageKind {
             Self::Disconnect => "disconnect",
             Self::GetBlocks => "get_blocks",
             Self::NotFound => "not_found",
+            Self::BlockAnnounce => "block_announce",
+            Self::TxInv => "tx_inv",
+            Self::GetTxs => "get_txs",
+            Self::Txs => "txs",
+            Self::SendBlocks => "send_blocks",
         }
     }
 
@@ -375,6 +444,11 @@ impl MessageKind {
             Self::Disconnect => 1 + 1 + 2 + MAX_DISCONNECT_DETAIL_BYTES,
             // Tag, a 2-byte count (128 needs two varint bytes), the hashes.
             Self::GetBlocks | Self::NotFound => 1 + 2 + MAX_BLOCKS_PER_REQUEST * 32,
+            Self::BlockAnnounce => 1 + 32 + 10 + 32,
+            // Tag, a 2-byte count (1000 needs two varint bytes), the ids.
+            Self::TxInv | Self::GetTxs => 1 + 2 + MAX_TX_IDS_PER_MESSAGE * 32,
+            Self::Txs => 1 + 2 + MAX_TXS_PER_MESSAGE * MAX_TRANSFER_BYTES,
+            Self::SendBlocks => 1 + 1,
         }
     }
 }
@@ -401,6 +475,11 @@ impl Message {
             Self::Disconnect(_) => MessageKind::Disconnect,
             Self::GetBlocks(_) => MessageKind::GetBlocks,
             Self::NotFound(_) => MessageKind::NotFound,
+            Self::BlockAnnounce(_) => MessageKind::BlockAnnounce,
+            Self::TxInv(_) => MessageKind::TxInv,
+            Self::GetTxs(_) => MessageKind::GetTxs,
+            Self::Txs(_) => MessageKind::Txs,
+            Self::SendBlocks(_) => MessageKind::SendBlocks,
         }
     }
 }

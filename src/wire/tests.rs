@@ -146,6 +146,21 @@ fn one_of_each(n: u64) -> Vec<Message> {
         Message::NotFound(NotFound {
             hashes: BoundedVec::try_from_vec(vec![Hash([2; 32])]).unwrap(),
         }),
+        Message::BlockAnnounce(BlockAnnounce {
+            hash: Hash([3; 32]),
+            height: n,
+            work: [4; 32],
+        }),
+        Message::TxInv(TxIds {
+            ids: BoundedVec::try_from_vec(vec![Hash([5; 32]), Hash([n as u8; 32])]).unwrap(),
+        }),
+        Message::GetTxs(TxIds {
+            ids: BoundedVec::try_from_vec(vec![Hash([6; 32])]).unwrap(),
+        }),
+        Message::Txs(Txs {
+            transfers: BoundedVec::try_from_vec(vec![transfer(n), transfer(n + 1)]).unwrap(),
+        }),
+        Message::SendBlocks(SendBlocks { push: true }),
     ]
 }
 
@@ -161,8 +176,8 @@ fn every_kind_round_trips_and_tags_match() {
         assert_eq!(&crate::decode::<Message>(&bytes).unwrap(), message);
         assert_eq!(MessageKind::from_tag(kind.tag()), Some(kind));
     }
-    assert_eq!(MessageKind::ALL.len(), 18);
-    assert_eq!(MessageKind::from_tag(18), None);
+    assert_eq!(MessageKind::ALL.len(), 23);
+    assert_eq!(MessageKind::from_tag(23), None);
     assert_eq!(MessageKind::from_tag(255), None);
 }
 
@@ -243,6 +258,18 @@ fn largest_messages_fit_their_limits_exactly() {
         Message::NotFound(NotFound {
             hashes: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_BLOCKS_PER_REQUEST]).unwrap(),
         }),
+        Message::BlockAnnounce(BlockAnnounce {
+            hash: Hash::ZERO,
+            height: u64::MAX,
+            work: [0xff; 32],
+        }),
+        Message::TxInv(TxIds {
+            ids: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_TX_IDS_PER_MESSAGE]).unwrap(),
+        }),
+        Message::GetTxs(TxIds {
+            ids: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_TX_IDS_PER_MESSAGE]).unwrap(),
+        }),
+        Message::SendBlocks(SendBlocks { push: false }),
     ];
     for m in cases {
         assert_eq!(encode(&m).len(), m.kind().max_len(), "{}", m.kind().name());
@@ -259,6 +286,12 @@ fn largest_messages_fit_their_limits_exactly() {
     .unwrap();
     big.coinbase.extra_data = BoundedBytes::try_from_slice(&[0; MAX_COINBASE_EXTRA_BYTES]).unwrap();
     assert!(encode(&Message::Block(Box::new(big))).len() <= MessageKind::Block.max_len());
+    // The largest transfers fill a `Txs` batch within its limit.
+    let largest = transfer(u64::MAX);
+    let txs = Message::Txs(Txs {
+        transfers: BoundedVec::try_from_vec(vec![largest; MAX_TXS_PER_MESSAGE]).unwrap(),
+    });
+    assert_eq!(encode(&txs).len(), MessageKind::Txs.max_len());
 }
 
 #[test]
@@ -418,10 +451,10 @@ fn hello_checks() {
         check_hello(&local, &wrong_net, &proven),
         Err(DisconnectReason::WrongNetwork)
     );
-    assert_eq!(PROTOCOL_VERSION, 2);
-    assert_eq!(MIN_PROTOCOL_VERSION, 2);
-    // Version 1 never served blocks or headers: refused, like anything older.
-    for version in [0, 1] {
+    assert_eq!(PROTOCOL_VERSION, 3);
+    assert_eq!(MIN_PROTOCOL_VERSION, 3);
+    // Version 1 never served blocks or headers, version 2 knows no relay messages: refused.
+    for version in [0, 1, 2] {
         let old = Hello {
             protocol_version: version,
             ..h.clone()
@@ -439,7 +472,7 @@ fn hello_checks() {
     assert_eq!(check_hello(&local, &newer, &proven), Ok(()));
     assert_eq!(
         negotiated_version(PROTOCOL_VERSION, PROTOCOL_VERSION + 1),
-        2
+        3
     );
     assert_eq!(
         check_hello(&local, &h, &Hash([3; 32])),

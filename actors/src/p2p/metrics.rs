@@ -116,6 +116,7 @@ pub(crate) fn misbehaviour_label(what: Misbehavior) -> &'static str {
         Misbehavior::NonConnectingHeaders => "non_connecting_headers",
         Misbehavior::Timeout => "timeout",
         Misbehavior::UnprovenWork => "unproven_work",
+        Misbehavior::RepeatedItem => "repeated_item",
     }
 }
 

@@ -588,6 +588,39 @@ impl Handler<PeerNotification> for SyncActor {
     }
 }
 
+/// What relay learned of a peer's chain.
+#[derive(Debug, ActixMessage)]
+#[rtype(result = "()")]
+pub enum RelayHint {
+    /// The peer has a block with this cumulative work and height (it relayed or announced it).
+    Announced {
+        /// The peer.
+        peer: PeerId,
+        /// Cumulative work of its chain up to the block.
+        work: Work,
+        /// The block's height.
+        height: spacetime::Height,
+    },
+    /// The peer relayed a block whose parent this node lacks: fetch its headers now.
+    Ahead {
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+impl Handler<RelayHint> for SyncActor {
+    type Result = ();
+    fn handle(&mut self, msg: RelayHint, ctx: &mut Context<Self>) {
+        let input = match msg {
+            RelayHint::Announced { peer, work, height } => {
+                SyncInput::PeerAnnounced { peer, work, height }
+            }
+            RelayHint::Ahead { peer } => SyncInput::PeerAhead { peer },
+        };
+        self.feed(input, ctx);
+    }
+}
+
 /// Where sync stands, for status lines.
 #[derive(Debug, ActixMessage)]
 #[rtype(result = "SyncReport")]
