@@ -39,6 +39,62 @@ pub struct NodeConfig {
     pub mempool: spacetime::mempool::MempoolConfig,
     /// Headers-first sync.
     pub sync: SyncSection,
+    /// Relay of blocks, transfers, challenges and proofs.
+    pub relay: RelaySection,
+}
+
+/// Most peers a configuration may ask to push blocks (BIP152 uses 3).
+pub const MAX_HIGH_BANDWIDTH_PEERS: usize = 8;
+
+/// `[relay]` (`docs/relay.md` explains each choice and its measured cost)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySection {
+    /// `push`, `announce` or `high_bandwidth` (absent: `high_bandwidth`).
+    pub blocks: Option<spacetime::relay::BlockRelay>,
+    /// Peers asked to push whole blocks in `high_bandwidth` mode (0 to 8; absent: 1).
+    pub high_bandwidth_peers: Option<usize>,
+    /// `push` or `announce` (absent: `push`).
+    pub transactions: Option<spacetime::relay::TxRelay>,
+    /// Items queued to one peer before the oldest of the lowest class is dropped (100 to
+    /// 1,000,000; absent: 20,000).
+    pub queue_per_peer: Option<usize>,
+    /// Relay bytes per second to one peer (absent or 0: unlimited; else at least 65536).
+    pub peer_upload_bytes_per_sec: Option<u64>,
+    /// Relay bytes per second to all peers together (absent or 0: unlimited; else at least
+    /// 65536).
+    pub upload_bytes_per_sec: Option<u64>,
+    /// How long transfers wait to fill a batch, ms (0 to 10,000; absent: 100).
+    pub tx_batch_ms: Option<u64>,
+}
+
+impl RelaySection {
+    /// The node's relay settings.
+    pub fn settings(&self) -> spacetime::relay::RelayConfig {
+        let mut c = spacetime::relay::RelayConfig::default();
+        if let Some(b) = self.blocks {
+            c.blocks = b;
+        }
+        if let Some(n) = self.high_bandwidth_peers {
+            c.high_bandwidth_peers = n;
+        }
+        if let Some(t) = self.transactions {
+            c.txs = t;
+        }
+        if let Some(n) = self.queue_per_peer {
+            c.queue_per_peer = n;
+        }
+        if let Some(n) = self.peer_upload_bytes_per_sec {
+            c.peer_upload_bytes_per_sec = n;
+        }
+        if let Some(n) = self.upload_bytes_per_sec {
+            c.upload_bytes_per_sec = n;
+        }
+        if let Some(n) = self.tx_batch_ms {
+            c.tx_batch_ms = n;
+        }
+        c
+    }
 }
 
 /// `[sync]`
@@ -234,6 +290,14 @@ impl NodeConfig {
                 "network.max_upload_bytes_per_sec",
                 self.network.max_upload_bytes_per_sec,
             ),
+            (
+                "relay.peer_upload_bytes_per_sec",
+                self.relay.peer_upload_bytes_per_sec,
+            ),
+            (
+                "relay.upload_bytes_per_sec",
+                self.relay.upload_bytes_per_sec,
+            ),
         ] {
             if let Some(n) = rate
                 && (1..MIN_RATE_BYTES_PER_SEC).contains(&n)
@@ -253,6 +317,33 @@ impl NodeConfig {
                 field: "sync.max_pending_headers",
                 message: format!("({n}) must be between 100 and 1000000"),
             });
+        }
+        let relay = &self.relay;
+        for (field, value, range) in [
+            (
+                "relay.high_bandwidth_peers",
+                relay.high_bandwidth_peers.map(|n| n as u64),
+                0..=MAX_HIGH_BANDWIDTH_PEERS as u64,
+            ),
+            (
+                "relay.queue_per_peer",
+                relay.queue_per_peer.map(|n| n as u64),
+                100..=1_000_000,
+            ),
+            ("relay.tx_batch_ms", relay.tx_batch_ms, 0..=10_000),
+        ] {
+            if let Some(n) = value
+                && !range.contains(&n)
+            {
+                return Err(ConfigError::Invalid {
+                    field,
+                    message: format!(
+                        "({n}) must be between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
         }
         if !(1..=3600).contains(&self.telemetry.status_interval_s) {
             return Err(ConfigError::Invalid {
@@ -374,6 +465,17 @@ dirs = ["/plots"]
                 "replace_bump_percent",
             ),
             ("[mining]\nextra_data = \"", "node.toml"),
+            ("[relay]\nblocks = \"flood\"\n", "blocks"),
+            (
+                "[relay]\nhigh_bandwidth_peers = 9\n",
+                "relay.high_bandwidth_peers",
+            ),
+            ("[relay]\nqueue_per_peer = 10\n", "relay.queue_per_peer"),
+            ("[relay]\ntx_batch_ms = 60000\n", "relay.tx_batch_ms"),
+            (
+                "[relay]\nupload_bytes_per_sec = 100\n",
+                "relay.upload_bytes_per_sec",
+            ),
         ] {
             let e = NodeConfig::from_toml(text, p).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
@@ -385,6 +487,37 @@ dirs = ["/plots"]
                 .unwrap_err()
                 .to_string()
                 .contains("extra_data")
+        );
+    }
+
+    #[test]
+    fn relay_section_sets_the_relay_config() {
+        let p = Path::new("node.toml");
+        let c = NodeConfig::from_toml(
+            r#"
+[relay]
+blocks = "announce"
+high_bandwidth_peers = 3
+transactions = "announce"
+queue_per_peer = 5000
+peer_upload_bytes_per_sec = 0
+upload_bytes_per_sec = 1000000
+tx_batch_ms = 50
+"#,
+            p,
+        )
+        .unwrap();
+        let r = c.relay.settings();
+        assert_eq!(r.blocks, spacetime::relay::BlockRelay::Announce);
+        assert_eq!(r.high_bandwidth_peers, 3);
+        assert_eq!(r.txs, spacetime::relay::TxRelay::Announce);
+        assert_eq!(r.queue_per_peer, 5000);
+        assert_eq!(r.upload_bytes_per_sec, 1_000_000);
+        assert_eq!(r.peer_upload_bytes_per_sec, 0);
+        assert_eq!(r.tx_batch_ms, 50);
+        assert_eq!(
+            RelaySection::default().settings(),
+            spacetime::relay::RelayConfig::default()
         );
     }
 

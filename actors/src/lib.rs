@@ -18,6 +18,7 @@ pub mod net;
 pub mod node;
 pub mod p2p;
 pub mod plots;
+pub mod relay;
 pub mod seams;
 pub mod spawn;
 pub mod sync;

@@ -23,7 +23,7 @@ use crate::chain::{ChainNotification, ChainState, ChainStateHandle, GetBlock, Ge
 use crate::clock::NodeClock;
 use crate::emission::EmissionActor;
 use crate::lifecycle::Stop;
-use crate::mempool::{GetMempoolStats, MempoolActor, MempoolLinks};
+use crate::mempool::{GetMempoolStats, MempoolActor, MempoolLinks, SubscribeTxs};
 use crate::miner::{CoinbasePolicy, MinerLinks, MinerLoop};
 use crate::net::StaticKey;
 use crate::p2p::{
@@ -32,6 +32,7 @@ use crate::p2p::{
 use crate::plots::{
     CancelScan, GetPlotStats, PlotManager, PlotRequest, PlotsConfig, RefreshPlots, ScannerPool,
 };
+use crate::relay::{GossipActor, GossipLinks};
 use crate::seams::Seams;
 use crate::sync::{GetSyncStatus, SyncActor, SyncLinks, SyncReport, SyncSettings};
 
@@ -70,6 +71,8 @@ pub struct NodeOptions {
     pub sync: SyncSettings,
     /// Node-wide download and upload limits (default: unlimited).
     pub bandwidth: p2p::BandwidthLimits,
+    /// How blocks, transfers, challenges and proofs are relayed.
+    pub relay: spacetime::relay::RelayConfig,
 }
 
 impl NodeOptions {
@@ -90,6 +93,7 @@ impl NodeOptions {
             timeouts: Timeouts::default(),
             sync: SyncSettings::default(),
             bandwidth: p2p::BandwidthLimits::default(),
+            relay: spacetime::relay::RelayConfig::default(),
         }
     }
 }
@@ -369,6 +373,8 @@ pub struct RunningNode {
     pub network: Network,
     /// Sync.
     pub sync: actix::Addr<SyncActor>,
+    /// Gossip (relay).
+    pub gossip: actix::Addr<GossipActor>,
     /// ChainServer (answers peers' chain requests).
     pub server: ChainServerHandle,
     /// The miner's public key, when mining.
@@ -393,6 +399,7 @@ impl RunningNode {
         let _ = self.network.manager.send(Shutdown).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = self.sync.send(Stop).await;
+        let _ = self.gossip.send(Stop).await;
         self.server.stop().await;
         let _ = self.mempool.send(Stop).await;
         let _ = self.emission.send(Stop).await;
@@ -438,6 +445,8 @@ pub async fn start(
     // Sync exists before the network (sessions route to it) and starts once the network does.
     let sync_ctx = actix::Context::<SyncActor>::new();
     let sync_addr = actix::AsyncContext::address(&sync_ctx);
+    let gossip_ctx = actix::Context::<GossipActor>::new();
+    let gossip_addr = actix::AsyncContext::address(&gossip_ctx);
     let config = NetworkConfig {
         listen: options.listen,
         peers: PeerManagerConfig {
@@ -450,6 +459,7 @@ pub async fn start(
         routes: Routes {
             requests: Some(server.addr.clone().recipient()),
             sync: Some(sync_addr.clone().recipient()),
+            relay: Some(gossip_addr.clone().recipient()),
         },
         bandwidth: (options.bandwidth != p2p::BandwidthLimits::default())
             .then(|| p2p::Bandwidth::new(options.bandwidth, seams.clock.clone())),
@@ -476,6 +486,31 @@ pub async fn start(
     network
         .manager
         .do_send(SubscribePeers(sync.clone().recipient()));
+    let gossip = gossip_ctx.run(GossipActor::new(
+        options.relay.clone(),
+        seams.clock.clone(),
+        seams.spawner.costs(),
+        GossipLinks {
+            precheck: chain_addr.clone().recipient(),
+            import: chain_addr.clone().recipient(),
+            block: chain_addr.clone().recipient(),
+            tip: chain_addr.clone().recipient(),
+            submit: core.mempool.clone().recipient(),
+            pending: core.mempool.clone().recipient(),
+            send: network.manager.clone().recipient(),
+            penalize: network.manager.clone().recipient(),
+            hints: sync.clone().recipient(),
+            orphans: sync.clone().recipient(),
+            server: Some(server.addr.clone().recipient()),
+        },
+        miner,
+    ));
+    network
+        .manager
+        .do_send(SubscribePeers(gossip.clone().recipient()));
+    chain_addr.do_send(Subscribe(gossip.clone().recipient()));
+    core.mempool
+        .do_send(SubscribeTxs(gossip.clone().recipient()));
     Ok(RunningNode {
         chain: core.chain,
         mempool: core.mempool,
@@ -483,6 +518,7 @@ pub async fn start(
         mining: core.mining,
         network,
         sync,
+        gossip,
         server,
         miner,
     })

@@ -57,6 +57,7 @@ async fn node_mines_includes_transfers_and_restarts() {
         timeouts: Default::default(),
         sync: Default::default(),
         bandwidth: Default::default(),
+        relay: Default::default(),
     };
     let chain = Chain::open(&dir.path().join(CHAIN_DB_FILE), genesis.clone()).unwrap();
     let mut plots = options.plots.clone();

@@ -118,6 +118,8 @@ pub struct NodeSpec {
     pub costs: CostModel,
     /// Headers-first sync tuning.
     pub sync: SyncSettings,
+    /// Relay tuning.
+    pub relay: spacetime::relay::RelayConfig,
 }
 
 impl NodeSpec {
@@ -131,6 +133,7 @@ impl NodeSpec {
             clock_skew_ms: 0,
             costs: CostModel::DEV,
             sync: SyncSettings::default(),
+            relay: spacetime::relay::RelayConfig::default(),
         }
     }
 
@@ -336,6 +339,7 @@ impl Sim {
         options.outbound = node.spec.outbound;
         options.timeouts = node.spec.timeouts;
         options.sync = node.spec.sync.clone();
+        options.relay = node.spec.relay.clone();
         options.mining = node.spec.mining.then(|| MiningOptions {
             key_file: "miner.key".into(),
             dev_plot_bytes: Some(node.spec.plot_bytes),
@@ -569,6 +573,27 @@ impl Sim {
             .into_iter()
             .filter(|p| p.node_id.is_some())
             .collect())
+    }
+
+    /// Who is connected to whom now, as adjacency lists by node index (rogues and stopped
+    /// nodes have none of their own, but appear in their peers' lists).
+    pub fn connection_graph(&mut self) -> Result<Vec<Vec<usize>>, SimError> {
+        let index: std::collections::BTreeMap<IpAddr, usize> =
+            (0..self.len()).map(|i| (self.ip(i), i)).collect();
+        let mut graph = vec![Vec::new(); self.len()];
+        for (i, adjacent) in graph.iter_mut().enumerate() {
+            if !self.is_running(i) {
+                continue;
+            }
+            for p in self.connected_peers(i)? {
+                if let Some(&j) = index.get(&p.addr.ip()) {
+                    adjacent.push(j);
+                }
+            }
+            adjacent.sort_unstable();
+            adjacent.dedup();
+        }
+        Ok(graph)
     }
 
     /// Everything node `i` recorded in its metrics (over all its starts).

@@ -385,10 +385,12 @@ fn precheck_passes_good_headers_and_names_the_rest() {
     let blocks = source.mine(3);
     let (_dir, mut chain) = empty_chain();
     let first = &blocks[0];
-    let Precheck::Valid { work } = chain.precheck(&first.header, &first.hash(), NOW).unwrap()
+    let Precheck::Valid { work, better } =
+        chain.precheck(&first.header, &first.hash(), NOW).unwrap()
     else {
         panic!("a good child of genesis passes");
     };
+    assert!(better, "it beats genesis");
     assert_eq!(work, source.chain.index().get(&first.hash()).unwrap().work);
     // Nothing was stored by the check.
     assert!(chain.index().get(&first.hash()).is_none());
@@ -419,6 +421,16 @@ fn precheck_passes_good_headers_and_names_the_rest() {
     let second = &blocks[1];
     assert!(matches!(
         chain.precheck(&second.header, &second.hash(), NOW),
-        Ok(Precheck::Valid { .. })
+        Ok(Precheck::Valid { better: true, .. })
+    ));
+    // Another miner's block at height 1 passes but would not become the tip (the chain here
+    // is at height 2): not worth relaying.
+    chain.import(second.clone(), NOW).unwrap();
+    let mut other = node();
+    let rival = other.mine(1).remove(0);
+    assert_ne!(rival.hash(), first.hash());
+    assert!(matches!(
+        chain.precheck(&rival.header, &rival.hash(), NOW),
+        Ok(Precheck::Valid { better: false, .. })
     ));
 }

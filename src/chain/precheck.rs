@@ -12,17 +12,21 @@ use crate::target::Work;
 
 use super::Chain;
 use super::error::InvalidBlock;
+use super::index::{IndexEntry, better};
 use super::store::BlockStatus;
 use super::validate::{check_header, check_header_structure};
 
 /// What the cheap checks say of a block header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precheck {
-    /// Every header rule passes: relay it. `work` is the cumulative work of the chain ending
-    /// at it.
+    /// Every header rule passes. `work` is the cumulative work of the chain ending at it;
+    /// `better` says whether that chain beats the main chain (fork choice): only such a block
+    /// is worth relaying, as Bitcoin Core relays only new tips.
     Valid {
         /// Cumulative work up to and including the block.
         work: Work,
+        /// It would become the tip.
+        better: bool,
     },
     /// The block is stored with its body already: nothing new.
     Known,
@@ -43,7 +47,10 @@ impl Chain {
             return match entry.status {
                 BlockStatus::Invalid => Err(InvalidBlock::KnownInvalid { hash: *hash }),
                 // Verified when it was stored; only its body is missing.
-                BlockStatus::HeaderOnly => Ok(Precheck::Valid { work: entry.work }),
+                BlockStatus::HeaderOnly => Ok(Precheck::Valid {
+                    work: entry.work,
+                    better: self.beats_tip(hash, entry),
+                }),
                 BlockStatus::Stored | BlockStatus::Valid => Ok(Precheck::Known),
             };
         }
@@ -58,7 +65,17 @@ impl Chain {
         }
         let median = self.index.median_time_past(&header.parent).unwrap_or(0);
         check_header(header, parent, median, now_ms, &self.genesis.config)?;
-        let work = parent.child(&header.unsigned, header.parent).work;
-        Ok(Precheck::Valid { work })
+        let entry = parent.child(&header.unsigned, header.parent);
+        Ok(Precheck::Valid {
+            work: entry.work,
+            better: self.beats_tip(hash, &entry),
+        })
+    }
+
+    fn beats_tip(&self, hash: &Hash, entry: &IndexEntry) -> bool {
+        let tip = self.tip_hash();
+        self.index
+            .get(&tip)
+            .is_none_or(|t| better((hash, entry), (&tip, t)))
     }
 }

@@ -8,9 +8,12 @@
 //! *Dedup.* A bounded seen-cache remembers every item the node has met, and who sent it first;
 //! each peer has a bounded known inventory (what it sent or announced us, what we sent it), so
 //! nobody is sent what it has; a peer that turns out to have an item still queued for it (it
-//! sent, announced or fetched it meanwhile) is not sent it. A peer that sends the same item
-//! whole twice is penalised `RepeatedItem`; sending what it announced (answering our fetch) is
-//! no repeat, even if another peer's copy came first.
+//! sent, announced or fetched it meanwhile) is not sent it. A peer that sends the same block,
+//! challenge, proof or acceptance whole twice is penalised `RepeatedItem`; a transfer sent
+//! twice is only counted, since honest nodes relay the transfers a reorg put back in their pool
+//! again. Sending what it announced (answering our fetch) is no repeat, even if another peer's
+//! copy came first. A block announced with no more work than our tip is not fetched
+//! ([`RelayInput::PeerHas`]).
 //!
 //! *Checks first.* A new item is checked before it goes anywhere ([`RelayAction::Check`]):
 //! the cheap header rules for a block ([`crate::chain::Precheck`]), mempool admission for a
@@ -128,7 +131,8 @@ impl ItemId {
 }
 
 /// How blocks are relayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BlockRelay {
     /// Whole blocks to every peer that does not have them.
     Push,
@@ -139,7 +143,8 @@ pub enum BlockRelay {
 }
 
 /// How transfers are relayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TxRelay {
     /// Batches of transfers (`Txs`).
     Push,
@@ -268,6 +273,14 @@ pub enum RelayInput {
         peer: PeerId,
         /// Push or announce.
         push: bool,
+    },
+    /// A peer told us of an item we do not want (a block with no more work than our tip):
+    /// it has it, so it is never sent the item, and nothing is fetched.
+    PeerHas {
+        /// The peer.
+        peer: PeerId,
+        /// The item.
+        id: ItemId,
     },
     /// A peer fetched an item from us: it has it now.
     Served {
@@ -407,6 +420,10 @@ struct Fetch {
 const MAX_ANNOUNCERS: usize = 8;
 /// Credit scale for choosing high-bandwidth peers (one first delivery = `CREDIT`).
 const CREDIT: u64 = 1000;
+/// Least time between two reviews of the high-bandwidth peers while every slot is filled: with
+/// several blocks competing each epoch the ranking changes often, and each change costs the
+/// peers a `SendBlocks` (rate-limited to one a second).
+pub const PUSHER_REVIEW_MS: u64 = 10_000;
 
 #[derive(Debug, Clone)]
 struct Peer {
@@ -451,6 +468,8 @@ pub struct RelayState {
     /// The last peer a flush sent to: the next flush starts after it, so a node-wide cap is
     /// shared fairly.
     last_sent: Option<PeerId>,
+    /// No review of the high-bandwidth peers before this time unless a slot is free.
+    next_review_ms: u64,
     counters: RelayCounters,
 }
 
@@ -467,6 +486,7 @@ impl RelayState {
             pushers: BTreeSet::new(),
             throttle,
             last_sent: None,
+            next_review_ms: 0,
             counters: RelayCounters::default(),
         }
     }
@@ -530,7 +550,7 @@ impl RelayState {
                         tx_fetch: Vec::new(),
                     },
                 );
-                self.choose_pushers(&mut out);
+                self.choose_pushers(now_ms, &mut out);
             }
             RelayInput::PeerDown { peer } => {
                 self.peers.remove(&peer);
@@ -546,7 +566,7 @@ impl RelayState {
                 for id in orphaned {
                     self.refetch(now_ms, id, &mut out);
                 }
-                self.choose_pushers(&mut out);
+                self.choose_pushers(now_ms, &mut out);
             }
             RelayInput::Received { peer, id } => self.on_received(peer, id, &mut out),
             RelayInput::Announced { peer, id } => self.on_announced(now_ms, peer, id, &mut out),
@@ -572,7 +592,7 @@ impl RelayState {
                             state: Seen::Relayed,
                         },
                     );
-                    self.relay(now_ms, id, bytes);
+                    self.relay(now_ms, id, bytes, true);
                 }
             }
             RelayInput::NewTip { hash } => {
@@ -609,6 +629,12 @@ impl RelayState {
                     p.has(id, Known::ToPeer);
                 }
             }
+            RelayInput::PeerHas { peer, id } => {
+                self.counters.announced[id.kind.index()] += 1;
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.has(id, Known::Announced);
+                }
+            }
             RelayInput::Tick => self.on_tick(now_ms, &mut out),
         }
         self.flush(now_ms, &mut out);
@@ -622,10 +648,17 @@ impl RelayState {
         };
         if p.known.get(&id) == Some(&Known::FromPeer) && self.seen.contains(&id) {
             self.counters.repeats += 1;
-            out.push(RelayAction::Penalize {
-                peer,
-                what: Misbehavior::RepeatedItem,
-            });
+            // Honest nodes send a transfer again after a reorg put it back in their pool,
+            // possibly before our own reorg: only counted, as a duplicate costs one lookup
+            // and the session's rate limits bound the flood. Nothing else is ever resent.
+            if id.kind == ItemKind::Tx {
+                self.counters.duplicates[id.kind.index()] += 1;
+            } else {
+                out.push(RelayAction::Penalize {
+                    peer,
+                    what: Misbehavior::RepeatedItem,
+                });
+            }
             return;
         }
         p.has(id, Known::FromPeer);
@@ -711,9 +744,9 @@ impl RelayState {
                 if id.kind == ItemKind::Block
                     && let Some(from) = entry.from
                 {
-                    self.credit(from, out);
+                    self.credit(now_ms, from, out);
                 }
-                self.relay(now_ms, id, bytes);
+                self.relay(now_ms, id, bytes, false);
             }
             Verdict::Later => {
                 // It may pass once something else arrives (its parent, the sender's earlier
@@ -737,8 +770,10 @@ impl RelayState {
         }
     }
 
-    /// Queues `id` for every peer that does not have it.
-    fn relay(&mut self, now_ms: u64, id: ItemId, bytes: u32) {
+    /// Queues `id` for every peer that does not have it. A block this node produced (`local`)
+    /// is pushed to every peer in `HighBandwidth` mode: none of them can have it yet, so a push
+    /// saves each a round trip and costs no duplicate.
+    fn relay(&mut self, now_ms: u64, id: ItemId, bytes: u32, local: bool) {
         self.counters.relayed[id.kind.index()] += 1;
         let mode = self.config.blocks;
         let txs = self.config.txs;
@@ -750,7 +785,7 @@ impl RelayState {
                 ItemKind::Block => match mode {
                     BlockRelay::Push => Delivery::Push,
                     BlockRelay::Announce => Delivery::Announce,
-                    BlockRelay::HighBandwidth if p.wants_push => Delivery::Push,
+                    BlockRelay::HighBandwidth if p.wants_push || local => Delivery::Push,
                     BlockRelay::HighBandwidth => Delivery::Announce,
                 },
                 ItemKind::Tx => match txs {
@@ -794,21 +829,26 @@ impl RelayState {
     }
 
     /// A peer delivered a new block first: it climbs the high-bandwidth ranking.
-    fn credit(&mut self, from: PeerId, out: &mut Vec<RelayAction>) {
+    fn credit(&mut self, now_ms: u64, from: PeerId, out: &mut Vec<RelayAction>) {
         for (id, p) in &mut self.peers {
             p.credit = p.credit * 7 / 8;
             if *id == from {
                 p.credit += CREDIT;
             }
         }
-        self.choose_pushers(out);
+        self.choose_pushers(now_ms, out);
     }
 
     /// In `HighBandwidth` mode, asks the best-ranked peers to push and the rest to announce.
-    fn choose_pushers(&mut self, out: &mut Vec<RelayAction>) {
+    fn choose_pushers(&mut self, now_ms: u64, out: &mut Vec<RelayAction>) {
         if self.config.blocks != BlockRelay::HighBandwidth {
             return;
         }
+        let wanted = self.config.high_bandwidth_peers.min(self.peers.len());
+        if self.pushers.len() >= wanted && now_ms < self.next_review_ms {
+            return;
+        }
+        self.next_review_ms = now_ms.saturating_add(PUSHER_REVIEW_MS);
         let mut ranked: Vec<(PeerId, u64, bool)> = self
             .peers
             .iter()

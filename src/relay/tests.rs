@@ -247,6 +247,42 @@ fn announce_mode_announces_to_every_other_peer() {
 }
 
 #[test]
+fn a_block_a_peer_has_without_more_work_is_neither_fetched_nor_sent_to_it() {
+    let mut s = machine(config(BlockRelay::Push, TxRelay::Push), &[A, B]);
+    let out = s.handle(
+        5,
+        RelayInput::PeerHas {
+            peer: B,
+            id: block(1),
+        },
+    );
+    assert!(block_fetches(&out).is_empty());
+    assert!(s.peer_knows(B, &block(1)));
+    assert!(!s.has_seen(&block(1)));
+    s.handle(10, received(A, block(1)));
+    let out = s.handle(11, relay_ok(block(1), 1_000));
+    // B said it has it: only nobody else is left to send it to.
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert_eq!(of(&s.counters().announced, ItemKind::Block), 1);
+}
+
+#[test]
+fn high_bandwidth_mode_pushes_a_block_this_node_mined_to_every_peer() {
+    let mut s = machine(config(BlockRelay::HighBandwidth, TxRelay::Push), &[A, B, C]);
+    let out = s.handle(10, local(block(1), 1_000));
+    let mut got = sends(&out);
+    got.sort_by_key(|g| g.0);
+    assert_eq!(
+        got,
+        vec![
+            (A, block(1), Delivery::Push),
+            (B, block(1), Delivery::Push),
+            (C, block(1), Delivery::Push)
+        ]
+    );
+}
+
+#[test]
 fn high_bandwidth_mode_pushes_to_who_asked_and_announces_to_the_rest() {
     let mut s = machine(
         config(BlockRelay::HighBandwidth, TxRelay::Push),
@@ -322,10 +358,23 @@ fn a_second_copy_is_a_duplicate_and_the_same_sender_twice_is_penalised() {
 }
 
 #[test]
-fn a_repeat_before_the_check_is_penalised_too() {
+fn a_repeated_transfer_is_counted_not_penalised() {
     let mut s = machine(config(BlockRelay::Push, TxRelay::Push), &[A, B]);
     s.handle(10, received(A, tx(1)));
-    let out = s.handle(11, received(A, tx(1)));
+    s.handle(11, relay_ok(tx(1), 200));
+    // After a reorg A relays it again, maybe before we reorg ourselves.
+    let out = s.handle(12, received(A, tx(1)));
+    assert!(penalties(&out).is_empty(), "{out:?}");
+    assert!(checks(&out).is_empty());
+    assert_eq!(s.counters().repeats, 1);
+    assert_eq!(of(&s.counters().duplicates, ItemKind::Tx), 1);
+}
+
+#[test]
+fn a_repeat_before_the_check_is_penalised_too() {
+    let mut s = machine(config(BlockRelay::Push, TxRelay::Push), &[A, B]);
+    s.handle(10, received(A, block(1)));
+    let out = s.handle(11, received(A, block(1)));
     assert_eq!(penalties(&out), vec![(A, Misbehavior::RepeatedItem)]);
     assert!(checks(&out).is_empty());
 }
@@ -1220,25 +1269,40 @@ fn the_peer_that_delivers_new_blocks_first_takes_over() {
     }
     assert_eq!(s.pushers(), vec![A]);
     let mut switches = Vec::new();
+    const R: u64 = PUSHER_REVIEW_MS;
     for n in 0..3 {
-        let out = deliver_first(&mut s, 10 + n, B, n);
+        let out = deliver_first(&mut s, (n + 1) * R, B, n);
         switches.extend(set_push(&out));
         // The others' later copies change nothing.
-        assert!(set_push(&s.handle(10 + n, received(A, block(n)))).is_empty());
+        assert!(set_push(&s.handle((n + 1) * R, received(A, block(n)))).is_empty());
     }
     assert_eq!(switches, vec![(A, false), (B, true)]);
     assert_eq!(s.pushers(), vec![B]);
     // A single lucky block from C does not move it.
     // (B has credit from three blocks.)
-    let out = deliver_first(&mut s, 20, C, 10);
+    let out = deliver_first(&mut s, 20 * R, C, 10);
     assert!(set_push(&out).is_empty(), "{out:?}");
     // But a run of them does.
     let mut switches = Vec::new();
     for n in 11..20 {
-        switches.extend(set_push(&deliver_first(&mut s, 20 + n, C, n)));
+        switches.extend(set_push(&deliver_first(&mut s, (20 + n) * R, C, n)));
     }
     assert_eq!(switches, vec![(B, false), (C, true)]);
     assert_eq!(s.pushers(), vec![C]);
+}
+
+#[test]
+fn the_high_bandwidth_choice_is_reviewed_at_most_once_per_period() {
+    let mut s = machine(config(BlockRelay::HighBandwidth, TxRelay::Push), &[A, B]);
+    assert_eq!(s.pushers(), vec![A]);
+    // B delivers first many times within one period: nothing changes until it ends.
+    let mut switches = Vec::new();
+    for n in 0..10 {
+        switches.extend(set_push(&deliver_first(&mut s, 100 + n, B, n)));
+    }
+    assert!(switches.is_empty(), "{switches:?}");
+    let out = deliver_first(&mut s, PUSHER_REVIEW_MS, B, 10);
+    assert_eq!(set_push(&out), vec![(A, false), (B, true)]);
 }
 
 #[test]
@@ -1252,12 +1316,13 @@ fn a_lost_high_bandwidth_peer_is_replaced() {
     }
     assert_eq!(set_push(&out), vec![(A, true), (B, true)]);
     // D delivers a block first: it ranks first, and B (lowest among the tied) leaves.
-    deliver_first(&mut s, 1, D, 1);
+    deliver_first(&mut s, PUSHER_REVIEW_MS, D, 1);
     assert_eq!(s.pushers().len(), 2);
     assert!(s.pushers().contains(&D));
     let before = s.pushers();
     let gone = before[0];
-    let out = s.handle(2, RelayInput::PeerDown { peer: gone });
+    // A free slot is filled at once, before the next review.
+    let out = s.handle(PUSHER_REVIEW_MS + 1, RelayInput::PeerDown { peer: gone });
     let changes = set_push(&out);
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(changes[0].1, "a new pusher, no one told to stop");
@@ -1274,10 +1339,10 @@ fn a_lost_high_bandwidth_peer_is_replaced() {
 #[test]
 fn the_chosen_peer_down_moves_the_choice_to_another() {
     let mut s = machine(config(BlockRelay::HighBandwidth, TxRelay::Push), &[A, B, C]);
-    deliver_first(&mut s, 1, C, 1);
-    deliver_first(&mut s, 2, B, 2);
+    deliver_first(&mut s, PUSHER_REVIEW_MS, C, 1);
+    deliver_first(&mut s, 2 * PUSHER_REVIEW_MS, B, 2);
     assert_eq!(s.pushers(), vec![B]);
-    let out = s.handle(3, RelayInput::PeerDown { peer: B });
+    let out = s.handle(2 * PUSHER_REVIEW_MS + 1, RelayInput::PeerDown { peer: B });
     // C delivered more recently than A ever did.
     assert_eq!(set_push(&out), vec![(C, true)]);
     assert_eq!(s.pushers(), vec![C]);

@@ -155,3 +155,16 @@ impl Handler<GetSyncView> for ChainState {
         })
     }
 }
+
+/// Run the cheap header checks of a relayed block (see `Chain::precheck`), storing nothing.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<spacetime::chain::Precheck, spacetime::chain::InvalidBlock>")]
+pub struct PrecheckBlock(pub spacetime::BlockHeader);
+
+impl Handler<PrecheckBlock> for ChainState {
+    type Result = Result<spacetime::chain::Precheck, spacetime::chain::InvalidBlock>;
+    fn handle(&mut self, msg: PrecheckBlock, _: &mut Context<Self>) -> Self::Result {
+        let hash = msg.0.hash();
+        self.chain.precheck(&msg.0, &hash, self.clock.now_ms())
+    }
+}

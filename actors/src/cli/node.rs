@@ -207,6 +207,7 @@ pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         mempool: config.mempool,
         timeouts: crate::p2p::Timeouts::default(),
         sync: config.sync.settings(),
+        relay: config.relay.settings(),
         bandwidth,
     };
     Ok(node::run(options, out)?)

@@ -91,8 +91,8 @@ async fn handshake_proves_identities_and_carries_messages_both_ways() {
 fn every_kind(genesis: &Genesis) -> Vec<Message> {
     use spacetime::block::ProofOfSpace;
     use spacetime::wire::{
-        Disconnect, DisconnectReason, GetBlocks, GetHeaders, NewChallenge, NotFound, PeerAddr,
-        PeerList, ProofSubmission,
+        BlockAnnounce, Disconnect, DisconnectReason, GetBlocks, GetHeaders, NewChallenge, NotFound,
+        PeerAddr, PeerList, ProofSubmission, SendBlocks, TxIds, Txs,
     };
     let tx = {
         let key = spacetime::Keypair::generate();
@@ -155,7 +155,7 @@ fn every_kind(genesis: &Genesis) -> Vec<Message> {
             hash: genesis.network_id,
             height: 0,
         }),
-        Message::Tx(Box::new(tx)),
+        Message::Tx(Box::new(tx.clone())),
         Message::TxPoolRequest(TxPoolRequest { max: 10 }),
         Message::Disconnect(Disconnect {
             reason: DisconnectReason::Shutdown,
@@ -167,6 +167,21 @@ fn every_kind(genesis: &Genesis) -> Vec<Message> {
         Message::NotFound(NotFound {
             hashes: BoundedVec::try_from_vec(vec![Hash([7; 32])]).unwrap(),
         }),
+        Message::BlockAnnounce(BlockAnnounce {
+            hash: genesis.network_id,
+            height: 0,
+            work: [1; 32],
+        }),
+        Message::TxInv(TxIds {
+            ids: BoundedVec::try_from_vec(vec![tx.id()]).unwrap(),
+        }),
+        Message::GetTxs(TxIds {
+            ids: BoundedVec::try_from_vec(vec![tx.id()]).unwrap(),
+        }),
+        Message::Txs(Txs {
+            transfers: BoundedVec::try_from_vec(vec![tx]).unwrap(),
+        }),
+        Message::SendBlocks(SendBlocks { push: true }),
     ]
 }
 

@@ -136,4 +136,8 @@ pub struct Routes {
     pub requests: Option<Recipient<PeerRequest>>,
     /// Headers, blocks and `NotFound`: the Sync actor.
     pub sync: Option<Recipient<PeerChainMessage>>,
+    /// Relayed items (blocks, transfers, challenges, proofs, acceptances), their
+    /// announcements and fetches (`GetBlock` included), `TxPoolRequest` and `SendBlocks`: the
+    /// Gossip actor, which answers through the session's queue.
+    pub relay: Option<Recipient<PeerRequest>>,
 }

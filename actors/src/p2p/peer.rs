@@ -243,6 +243,25 @@ impl Deliver<'_> {
     /// Sync, the rest to the manager. Peers can feed this path: never block, count drops.
     fn message(&self, message: Message) {
         let id = self.id;
+        if let Some(relay) = &self.routes.relay
+            && is_relay_message(&message)
+        {
+            let Some(reply) = self.reply.upgrade() else {
+                return;
+            };
+            if relay
+                .try_send(PeerRequest {
+                    peer: id,
+                    message,
+                    reply,
+                })
+                .is_err()
+            {
+                super::metrics::dropped();
+                tracing::debug!(peer = id.0, "relay mailbox full, message dropped");
+            }
+            return;
+        }
         let sent = match (&message, &self.routes.requests, &self.routes.sync) {
             (
                 Message::GetHeaders(_) | Message::GetBlocks(_) | Message::GetBlock(_),
@@ -272,6 +291,25 @@ impl Deliver<'_> {
             tracing::debug!(peer = id.0, "mailbox full, message dropped");
         }
     }
+}
+
+/// Whether the Gossip actor handles `message`.
+fn is_relay_message(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::BlockProposal(_)
+            | Message::BlockAnnounce(_)
+            | Message::GetBlock(_)
+            | Message::Tx(_)
+            | Message::Txs(_)
+            | Message::TxInv(_)
+            | Message::GetTxs(_)
+            | Message::TxPoolRequest(_)
+            | Message::SendBlocks(_)
+            | Message::NewChallenge(_)
+            | Message::ProofSubmission(_)
+            | Message::BlockAccepted(_)
+    )
 }
 
 /// Carries out the rules' actions; returns why the session ended if it did.

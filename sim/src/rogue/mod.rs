@@ -58,6 +58,30 @@ pub enum Lie {
     /// Serves a valid chain with less work than the victim's (the chain given), whenever asked:
     /// honest about a chain not worth following.
     LowWorkChain,
+    /// Serves its chain honestly and, from its `Hello` on, pushes `what` unasked every
+    /// `every` (a relay flood).
+    Flood {
+        /// What it pushes.
+        what: Flood,
+        /// How often.
+        every: Duration,
+    },
+}
+
+/// What a flooding rogue ([`Lie::Flood`]) pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flood {
+    /// Its chain's tip block, the same one every time (a repeat after the first).
+    SameBlock,
+    /// Its tip with a broken header signature (see [`invalid_header`]): fails the cheap checks.
+    InvalidHeader,
+    /// Its tip with a body that does not match the header (see [`bad_body`]): passes the cheap
+    /// checks, is relayed, and fails full validation.
+    BadBody,
+    /// A `TxInv` of one new random id each time: items faster than the message's rate limit.
+    Announcements,
+    /// A `Txs` of one new transfer with a bad signature each time.
+    BadTransfers,
 }
 
 /// A rogue peer to add.
@@ -210,6 +234,7 @@ impl Sim {
                     chain: RogueChain::new(&self.genesis, &spec),
                     key: StaticKey::generate_with(&mut root.derive("node-key")),
                     network_id: self.genesis.network_id,
+                    chain_id: self.genesis.chain_id,
                     counters: counters.clone(),
                     start: self.start,
                     start_unix_ms: self.start_unix_ms,

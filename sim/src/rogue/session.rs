@@ -11,11 +11,12 @@ use spacetime::wire::{
     GetHeaders, Headers, Hello, LocalHello, Message, MessageKind, NotFound, PROTOCOL_VERSION,
     PeerList, capabilities,
 };
-use spacetime::{BoundedString, BoundedVec, Hash, NodeRng};
+use spacetime::wire::{TxIds, Txs};
+use spacetime::{Amount, BoundedString, BoundedVec, Hash, Keypair, NodeRng, UnsignedTransfer};
 use spacetime_actors::net::{Role, Session, StaticKey, TransportError, exchange_hello, handshake};
 use tokio::time::Instant;
 
-use super::{Counters, Lie, RogueChain, SessionEnd, SessionEndReason};
+use super::{Counters, Flood, Lie, RogueChain, SessionEnd, SessionEndReason};
 use crate::link::LinkStream;
 use crate::net::SimListener;
 use crate::sim::NODE_PORT;
@@ -32,6 +33,7 @@ pub(crate) struct Rogue {
     pub chain: RogueChain,
     pub key: StaticKey,
     pub network_id: Hash,
+    pub chain_id: spacetime::ChainId,
     pub counters: Counters,
     /// The simulation's start, and its Unix time then (the rogue's clock).
     pub start: Instant,
@@ -127,15 +129,21 @@ async fn serve(rogue: Rc<Rogue>, stream: LinkStream, peer: SocketAddr, rng: Node
         v.open += 1;
         *v.received.entry(MessageKind::Hello).or_default() += 1;
     });
-    let reason = answer(&rogue, &mut session).await;
+    let reason = answer(&rogue, &mut session, rng.derive("flood")).await;
     rogue.counters.update(|v| v.open = v.open.saturating_sub(1));
     rogue.end(peer, node_id, reason);
 }
 
 /// Answers requests until the session ends; returns why it did.
-async fn answer(rogue: &Rogue, session: &mut Session) -> SessionEndReason {
+async fn answer(rogue: &Rogue, session: &mut Session, mut rng: NodeRng) -> SessionEndReason {
     // Block answers held back by `Lie::Slow`, due in order (one delay for all).
     let mut held: VecDeque<(Instant, Vec<Message>)> = VecDeque::new();
+    let flood = match rogue.chain.lie() {
+        Lie::Flood { what, every } => Some((what, every.max(Duration::from_millis(1)))),
+        _ => None,
+    };
+    let mut next_flood = Instant::now();
+    let mut flooded: u64 = 0;
     loop {
         let due = held.front().map(|(at, _)| *at);
         let timer = async move {
@@ -144,9 +152,22 @@ async fn answer(rogue: &Rogue, session: &mut Session) -> SessionEndReason {
                 None => std::future::pending().await,
             }
         };
+        let flood_timer = async move {
+            match flood {
+                Some(_) => tokio::time::sleep_until(next_flood).await,
+                None => std::future::pending().await,
+            }
+        };
         let mut out = Vec::new();
         tokio::select! {
             biased;
+            () = flood_timer => {
+                if let Some((what, every)) = flood {
+                    out.extend(flood_message(rogue, what, flooded, &mut rng));
+                    flooded += 1;
+                    next_flood += every;
+                }
+            }
             () = timer => {
                 if let Some((_, messages)) = held.pop_front() {
                     out = messages;
@@ -244,6 +265,41 @@ fn blocks(rogue: &Rogue, hashes: &[Hash]) -> Respond {
         Lie::Slow { delay } => Respond::After(delay, out),
         _ => Respond::Now(out),
     }
+}
+
+/// The `n`th unasked message of a flood.
+fn flood_message(rogue: &Rogue, what: Flood, n: u64, rng: &mut NodeRng) -> Option<Message> {
+    let tip = || rogue.chain.block(&rogue.chain.tip_hash());
+    Some(match what {
+        Flood::SameBlock => Message::BlockProposal(Box::new(tip()?)),
+        Flood::InvalidHeader => {
+            let mut block = tip()?;
+            block.header = super::invalid_header(&block.header);
+            Message::BlockProposal(Box::new(block))
+        }
+        Flood::BadBody => Message::BlockProposal(Box::new(super::bad_body(&tip()?))),
+        Flood::Announcements => Message::TxInv(TxIds {
+            ids: BoundedVec::try_from_vec(vec![Hash(rng.bytes32())]).ok()?,
+        }),
+        Flood::BadTransfers => {
+            let key = Keypair::generate_with(rng);
+            let other = Keypair::generate_with(rng);
+            let unsigned = UnsignedTransfer {
+                from: key.public(),
+                to: other.public(),
+                amount: Amount(1),
+                fee: Amount(1),
+                nonce: n,
+                chain_id: rogue.chain_id,
+            };
+            // Then claimed to come from another sender: the signature does not verify.
+            let mut transfer = unsigned.sign(&key).ok()?;
+            transfer.unsigned.from = other.public();
+            Message::Txs(Txs {
+                transfers: BoundedVec::try_from_vec(vec![transfer]).ok()?,
+            })
+        }
+    })
 }
 
 fn count_sent(rogue: &Rogue, message: &Message) {

@@ -1,0 +1,233 @@
+//! Network scenarios shared by tests and benchmarks: a random regular network of real nodes
+//! with a few miners, run for a while, then measured (block propagation against the
+//! shortest-path bound, block bodies received per block).
+
+use std::time::Duration;
+
+use spacetime::relay::RelayConfig;
+use spacetime_actors::chain::metrics as chain_metrics;
+use spacetime_actors::lifecycle::Stop;
+use spacetime_actors::p2p::metrics as p2p_metrics;
+use spacetime_actors::spawn::CostModel;
+
+use crate::propagation::{Propagation, hops, quantile};
+use crate::{LinkParams, NodeSpec, Sim, SimError, Topology};
+
+/// A relay scenario: `nodes` nodes on a random `degree`-regular graph of links of
+/// `latency` +- `jitter / 2`, the first `miners` of them mining, for `duration`.
+#[derive(Debug, Clone)]
+pub struct RelayScenario {
+    /// The seed.
+    pub seed: u64,
+    /// Nodes.
+    pub nodes: usize,
+    /// Miners among them (the first ones).
+    pub miners: usize,
+    /// The graph's degree.
+    pub degree: usize,
+    /// Least one-way link latency.
+    pub latency: Duration,
+    /// Extra latency per segment, uniform in `0..=jitter`.
+    pub jitter: Duration,
+    /// Mining time.
+    pub duration: Duration,
+    /// Every node's relay configuration.
+    pub relay: RelayConfig,
+}
+
+impl RelayScenario {
+    /// The network: 50 ms +- 10 ms links, a random 8-regular graph, three miners.
+    pub fn new(seed: u64, nodes: usize, duration: Duration) -> Self {
+        Self {
+            seed,
+            nodes,
+            miners: 3,
+            degree: 8,
+            latency: Duration::from_millis(40),
+            jitter: Duration::from_millis(20),
+            duration,
+            relay: RelayConfig::default(),
+        }
+    }
+
+    /// Builds and starts the network, lets it mine for `duration`, stops mining and lets the
+    /// last blocks settle; returns the simulation and what it measured.
+    pub fn run(&self) -> Result<(Sim, RelayFigures), SimError> {
+        let mut sim = Sim::new(self.seed)?;
+        sim.net()
+            .set_default_params(LinkParams::with_latency(self.latency).jitter(self.jitter));
+        let full = NodeSpec {
+            relay: self.relay.clone(),
+            ..NodeSpec::full()
+        };
+        let miner = NodeSpec {
+            mining: true,
+            ..full.clone()
+        };
+        sim.add_nodes(self.miners, &miner);
+        sim.add_nodes(self.nodes - self.miners.min(self.nodes), &full);
+        sim.connect(Topology::RandomRegular(self.degree))?;
+        sim.start_all()?;
+        sim.run_for(self.duration);
+        for i in 0..self.miners {
+            if let Some((miner, _)) = sim.node(i).and_then(|n| n.mining.clone()) {
+                let _ = sim.block_on(miner.send(Stop));
+            }
+        }
+        sim.run_for(Duration::from_secs(10));
+        let figures = self.measure(&mut sim)?;
+        Ok((sim, figures))
+    }
+
+    /// Reads the figures of a finished run.
+    pub fn measure(&self, sim: &mut Sim) -> Result<RelayFigures, SimError> {
+        let graph = sim.connection_graph()?;
+        let nodes: Vec<usize> = (0..sim.len()).collect();
+        let p = Propagation::from_trace(&sim.trace().entries());
+        let tips: Vec<_> = nodes
+            .iter()
+            .map(|&i| sim.tip(i).map(|t| t.hash))
+            .collect::<Result<_, _>>()?;
+        let one_tip = tips.windows(2).all(|w| w[0] == w[1]);
+        let chain = p.chain(0).to_vec();
+        let (delays, missing) = p.delays(&chain, &nodes);
+        let costs = CostModel::DEV;
+        let mean_latency_ms = self.latency.as_secs_f64() * 1e3 + self.jitter.as_secs_f64() * 5e2;
+        let hop_ms = mean_latency_ms + costs.header_check.as_secs_f64() * 1e3;
+        let import_ms = costs.block_import.as_secs_f64() * 1e3;
+        let mut ratios = Vec::new();
+        let mut millis = Vec::new();
+        let mut bounds = Vec::new();
+        for block in &delays {
+            let dist = hops(&graph, block.origin);
+            for &(node, ms) in &block.delays {
+                if node == block.origin {
+                    continue;
+                }
+                let Some(h) = dist.get(node).copied().flatten() else {
+                    continue;
+                };
+                let bound = f64::from(h) * hop_ms + import_ms;
+                ratios.push(ms as f64 / bound);
+                millis.push(ms as f64);
+                bounds.push(bound);
+            }
+        }
+        // Bodies: every block message a node received (pushes, fetches, sync), per distinct
+        // block it took from elsewhere (main chain or side branch), and per block that joined
+        // its main chain from elsewhere.
+        let mut per_node = Vec::new();
+        let mut per_main = Vec::new();
+        for &i in &nodes {
+            let m = sim.metrics(i)?;
+            let count = |kind: &str| {
+                m.labelled
+                    .get(&format!(
+                        "{}{{type={kind}}}",
+                        p2p_metrics::MESSAGES_RECEIVED
+                    ))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let bodies = count("block_proposal") + count("block");
+            let imported = |status: &str| {
+                m.labelled
+                    .get(&format!(
+                        "{}{{status={status}}}",
+                        chain_metrics::BLOCKS_IMPORTED
+                    ))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let distinct =
+                (imported("extended") + imported("reorganized") + imported("side_branch"))
+                    .saturating_sub(m.counter(spacetime_actors::miner::BLOCKS_WON));
+            if distinct > 0 {
+                per_node.push(bodies as f64 / distinct as f64);
+            }
+            let joined = p
+                .arrivals
+                .values()
+                .filter(|by_node| {
+                    by_node.contains_key(&i)
+                        && by_node.iter().min_by_key(|(n, t)| (**t, **n)).map(|e| *e.0) != Some(i)
+                })
+                .count();
+            if joined > 0 {
+                per_main.push(bodies as f64 / joined as f64);
+            }
+        }
+        let degree = graph.iter().map(Vec::len).sum::<usize>() as f64 / graph.len().max(1) as f64;
+        Ok(RelayFigures {
+            height: chain.len() as u64,
+            one_tip,
+            missing,
+            raced: p.raced.len(),
+            with_descendant: p.with_descendant.len(),
+            measured: ratios.len(),
+            ratio: Quantiles::of(&ratios),
+            millis: Quantiles::of(&millis),
+            bound_ms: Quantiles::of(&bounds),
+            bodies_per_block: per_node.iter().sum::<f64>() / per_node.len().max(1) as f64,
+            bodies_per_block_max: per_node.iter().copied().fold(0.0, f64::max),
+            bodies_per_main_block: per_main.iter().sum::<f64>() / per_main.len().max(1) as f64,
+            mean_degree: degree,
+        })
+    }
+}
+
+/// p50, p95 and p99 of a sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Quantiles {
+    /// The quantiles of `values`.
+    pub fn of(values: &[f64]) -> Self {
+        Self {
+            p50: quantile(values, 0.50),
+            p95: quantile(values, 0.95),
+            p99: quantile(values, 0.99),
+        }
+    }
+}
+
+/// What a relay scenario measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelayFigures {
+    /// Length of node 0's final main chain.
+    pub height: u64,
+    /// Every node ended on the same tip.
+    pub one_tip: bool,
+    /// Blocks of node 0's chain some node never had on its main chain.
+    pub missing: usize,
+    /// Heights more than one block competed for.
+    pub raced: usize,
+    /// `(block, node)` pairs left out of the delays: the node took the block only with a
+    /// descendant.
+    pub with_descendant: usize,
+    /// (block, node) delays measured.
+    pub measured: usize,
+    /// Delay from the miner's commit to each node's, over the node's shortest-path bound.
+    pub ratio: Quantiles,
+    /// The same delays in ms.
+    pub millis: Quantiles,
+    /// The bounds, ms.
+    pub bound_ms: Quantiles,
+    /// Block bodies received per distinct block a node took from elsewhere (on any branch),
+    /// mean over nodes: the redundancy of block relay.
+    pub bodies_per_block: f64,
+    /// The same, the largest of any node.
+    pub bodies_per_block_max: f64,
+    /// Block bodies received per block that joined the node's main chain from elsewhere
+    /// (competing blocks of one height count against the one that stayed).
+    pub bodies_per_main_block: f64,
+    /// Mean number of connections per node at the end.
+    pub mean_degree: f64,
+}
