@@ -4,7 +4,16 @@
 
 use std::time::Duration;
 
+use spacetime::genesis::Allocation;
+use spacetime::{
+    Amount, Genesis, GenesisConfig, Keypair, NodeRng, PublicKey, Transfer, UnsignedTransfer,
+};
+use spacetime_actors::chain::GetAccount;
+use spacetime_actors::mempool::{GetMempoolStats, SubmitTransfers};
+use spacetime_actors::p2p::metrics as p2p_metrics;
+use spacetime_sim::propagation::hops;
 use spacetime_sim::scenarios::RelayScenario;
+use spacetime_sim::{Flood, Lie, NodeSpec, RogueSpec, SessionEndReason, Sim, Topology, mine_chain};
 
 #[test]
 fn ten_nodes_three_miners_every_block_reaches_every_node_about_once() {
@@ -15,4 +24,223 @@ fn ten_nodes_three_miners_every_block_reaches_every_node_about_once() {
     assert!(f.height >= 30, "{f:?}");
     assert_eq!(f.missing, 0, "{f:?}");
     assert!(f.bodies_per_block <= 1.5, "{f:?}");
+}
+
+#[test]
+fn hundred_nodes_three_miners_every_block_reaches_every_node() {
+    let scenario = RelayScenario::new(16, 100, Duration::from_secs(20));
+    let (_, f) = scenario.run().expect("run");
+    eprintln!("100 nodes: {f:?}");
+    assert!(f.one_tip, "{f:?}");
+    assert!(f.height >= 5, "{f:?}");
+    assert_eq!(f.missing, 0, "{f:?}");
+    assert!(f.mean_degree >= 7.5, "{f:?}");
+    assert!(f.bodies_per_block <= 1.5, "{f:?}");
+    // The median block travels within twice its shortest-path bound (the bench reports the
+    // tail, which races between the three miners stretch).
+    assert!(f.ratio.p50 <= 2.5, "{f:?}");
+}
+
+/// A premine for `alice` on a dev network of its own.
+fn funded(alice: &Keypair) -> Genesis {
+    let mut config = GenesisConfig::builtin("dev").expect("dev");
+    config.network.name = "relay-test".into();
+    config.premine = vec![Allocation {
+        address: alice.public(),
+        amount: Amount(1_000_000),
+    }];
+    Genesis::new(config).expect("genesis")
+}
+
+fn transfer(
+    genesis: &Genesis,
+    alice: &Keypair,
+    to: PublicKey,
+    nonce: u64,
+    amount: u64,
+) -> Transfer {
+    UnsignedTransfer {
+        from: alice.public(),
+        to,
+        amount: Amount(amount),
+        fee: Amount(10),
+        nonce,
+        chain_id: genesis.chain_id,
+    }
+    .sign(alice)
+    .expect("signed")
+}
+
+fn balance(sim: &mut Sim, i: usize, who: PublicKey) -> u64 {
+    let Some(chain) = sim.node(i).map(|n| n.chain.addr.clone()) else {
+        return 0;
+    };
+    match sim.block_on(chain.send(GetAccount(who))) {
+        Ok(Ok(a)) => a.mature.0 + a.immature.0,
+        _ => 0,
+    }
+}
+
+fn pooled(sim: &mut Sim, i: usize) -> usize {
+    let Some(pool) = sim.node(i).map(|n| n.mempool.clone()) else {
+        return 0;
+    };
+    sim.block_on(pool.send(GetMempoolStats))
+        .map(|s| s.transfers)
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_transfer_submitted_three_hops_from_the_only_miner_is_mined() {
+    let alice = Keypair::generate_with(&mut NodeRng::from_u64(1));
+    let bob = PublicKey([0xb0; 32]);
+    let genesis = funded(&alice);
+    let mut sim = Sim::with_genesis(17, genesis.clone()).expect("sim");
+    sim.add_nodes(3, &NodeSpec::full());
+    sim.add_node(NodeSpec::miner());
+    sim.connect(Topology::Line).expect("line");
+    sim.start_all().expect("start");
+    sim.run_for(Duration::from_secs(3));
+    let pool = sim.node(0).expect("node 0").mempool.clone();
+    let admitted = sim.block_on(pool.send(SubmitTransfers(vec![
+        transfer(&genesis, &alice, bob, 0, 1_000),
+        transfer(&genesis, &alice, bob, 1, 2_000),
+    ])));
+    let all = matches!(&admitted, Ok(Ok(each)) if each.iter().all(Result::is_ok));
+    assert!(all, "{admitted:?}");
+    let mined = sim.run_until(Duration::from_secs(20), Duration::from_millis(100), |sim| {
+        (0..4).all(|i| balance(sim, i, bob) == 3_000)
+    });
+    assert!(mined, "the transfers are mined and reach every node");
+    // The network really is a line: the miner is three hops from the submitter.
+    let graph = sim.connection_graph().expect("graph");
+    assert_eq!(hops(&graph, 0)[3], Some(3), "{graph:?}");
+    for i in 0..4 {
+        assert_eq!(
+            pooled(&mut sim, i),
+            0,
+            "node {i}'s pool is empty once mined"
+        );
+    }
+}
+
+/// Four honest nodes in a ring (the first mining) and a rogue that floods from its `Hello`
+/// on; node 1 dials it, the others may learn its address from their peers and dial it too.
+fn flooded(seed: u64, what: Flood, every: Duration) -> (Sim, usize) {
+    let alice = Keypair::generate_with(&mut NodeRng::from_u64(2));
+    let g = funded(&alice);
+    let rogue_chain = mine_chain(&g, 2, 99).expect("rogue chain");
+    let mut sim = Sim::with_genesis(seed, g).expect("sim");
+    sim.add_node(NodeSpec::miner());
+    sim.add_nodes(3, &NodeSpec::full());
+    let rogue = sim.add_rogue(RogueSpec::new(Lie::Flood { what, every }, rogue_chain));
+    sim.connect_edges(&[(0, 1), (1, 2), (2, 3), (3, 0), (1, rogue)])
+        .expect("edges");
+    sim.start_all().expect("start");
+    (sim, rogue)
+}
+
+/// Misbehaviour of `kind` counted by the honest nodes.
+fn misbehaved(sim: &mut Sim, kind: &str) -> u64 {
+    (0..4)
+        .map(|i| {
+            let m = sim.metrics(i).expect("metrics");
+            m.labelled
+                .get(&format!("{}{{kind={kind}}}", p2p_metrics::MISBEHAVIOUR))
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Every node that met the flooding rogue cut it off, penalising it as `kind`, and never took
+/// it back, while the honest nodes kept mining one chain.
+fn cut_off(what: Flood, every: Duration, kind: &str) {
+    let (mut sim, rogue) = flooded(18, what, every);
+    let cut = sim.run_until(Duration::from_secs(30), Duration::from_millis(100), |sim| {
+        sim.rogue(rogue)
+            .is_ok_and(|v| v.sessions > 0 && v.open == 0 && v.ended.len() as u64 == v.sessions)
+    });
+    let view = sim.rogue(rogue).expect("rogue");
+    assert!(cut, "{what:?}: the flooding peer is cut off: {view:?}");
+    assert!(
+        misbehaved(&mut sim, kind) > 0,
+        "{what:?} penalised as {kind}"
+    );
+    let at = sim.tip(0).expect("tip").height;
+    sim.run_for(Duration::from_secs(10));
+    // A node that dialed the rogue only now cuts it off too.
+    let all_cut = sim.run_until(Duration::from_secs(5), Duration::from_millis(100), |sim| {
+        sim.rogue(rogue).is_ok_and(|v| v.open == 0)
+    });
+    let view = sim.rogue(rogue).expect("rogue");
+    assert!(
+        all_cut,
+        "{what:?}: every session with the rogue ends: {view:?}"
+    );
+    let mut by_node = std::collections::BTreeMap::new();
+    for end in &view.ended {
+        *by_node.entry(end.node_id).or_insert(0) += 1;
+        assert!(
+            !matches!(
+                end.reason,
+                SessionEndReason::Closed | SessionEndReason::Transport(_)
+            ),
+            "{what:?}: cut off with a reason: {view:?}"
+        );
+    }
+    assert!(
+        by_node.values().all(|n| *n == 1),
+        "{what:?}: no node takes the rogue back: {view:?}"
+    );
+    let tips: Vec<_> = (0..4).map(|i| sim.tip(i).expect("tip")).collect();
+    assert!(
+        tips[0].height >= at + 5,
+        "{what:?}: mining goes on: {tips:?}"
+    );
+    assert!(
+        tips.iter().all(|t| t.height + 1 >= tips[0].height),
+        "{what:?}: honest nodes keep up: {tips:?}"
+    );
+}
+
+#[test]
+fn a_peer_repeating_one_block_is_cut_off() {
+    cut_off(
+        Flood::SameBlock,
+        Duration::from_millis(100),
+        "repeated_item",
+    );
+}
+
+#[test]
+fn a_peer_relaying_invalid_headers_is_cut_off() {
+    cut_off(
+        Flood::InvalidHeader,
+        Duration::from_millis(500),
+        "invalid_block",
+    );
+}
+
+#[test]
+fn a_peer_relaying_a_block_with_a_bad_body_is_cut_off() {
+    cut_off(Flood::BadBody, Duration::from_millis(500), "invalid_block");
+}
+
+#[test]
+fn a_peer_announcing_faster_than_its_limit_is_cut_off() {
+    cut_off(
+        Flood::Announcements,
+        Duration::from_millis(1),
+        "rate_limited",
+    );
+}
+
+#[test]
+fn a_peer_relaying_badly_signed_transfers_is_cut_off() {
+    cut_off(
+        Flood::BadTransfers,
+        Duration::from_millis(50),
+        "invalid_transaction",
+    );
 }

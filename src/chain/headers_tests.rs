@@ -407,6 +407,13 @@ fn precheck_passes_good_headers_and_names_the_rest() {
         chain.precheck(&forged.header, &forged.hash(), NOW),
         Err(InvalidBlock::HeaderSignature)
     );
+    // So does a badly signed orphan, though its other rules wait for its parent.
+    let mut orphan = third.clone();
+    orphan.header.signature = crate::Signature([7; 64]);
+    assert_eq!(
+        chain.precheck(&orphan.header, &orphan.hash(), NOW),
+        Err(InvalidBlock::HeaderSignature)
+    );
     // Once stored with its body, the block is known.
     chain.import(first.clone(), NOW).unwrap();
     assert_eq!(

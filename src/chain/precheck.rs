@@ -56,6 +56,11 @@ impl Chain {
         }
         check_header_structure(header, hash, &self.genesis.config)?;
         let Some(parent) = self.index.get(&header.parent) else {
+            // The one header rule that needs no parent: a peer cannot repeat a badly signed
+            // orphan without blame.
+            header
+                .verify_signature()
+                .map_err(|_| InvalidBlock::HeaderSignature)?;
             return Ok(Precheck::ParentUnknown);
         };
         if parent.status == BlockStatus::Invalid {

@@ -23,6 +23,10 @@ pub enum Misbehavior {
     UnprovenWork,
     /// Sent the same relayed item twice (honest peers never do: they remember what we have).
     RepeatedItem,
+    /// Relayed a block that passed the cheap checks and then failed full validation. An honest
+    /// peer relays such a block too (it forwards before it applies the body, as BIP152's
+    /// high-bandwidth mode does), so this is not a ban at once: making one costs an epoch won.
+    InvalidRelayedBlock,
 }
 
 impl Misbehavior {
@@ -33,6 +37,7 @@ impl Misbehavior {
             Self::UnexpectedMessage => 20,
             Self::NonConnectingHeaders => 20,
             Self::UnprovenWork => 50,
+            Self::InvalidRelayedBlock => 25,
             Self::InvalidTransaction => 10,
             Self::RateLimited | Self::RepeatedItem => 10,
             Self::Timeout => 5,

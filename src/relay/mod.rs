@@ -12,15 +12,17 @@
 //! challenge, proof or acceptance whole twice is penalised `RepeatedItem`; a transfer sent
 //! twice is only counted, since honest nodes relay the transfers a reorg put back in their pool
 //! again. Sending what it announced (answering our fetch) is no repeat, even if another peer's
-//! copy came first. A block announced with no more work than our tip is not fetched
+//! copy came first. A block announced with less work than our tip is not fetched
 //! ([`RelayInput::PeerHas`]).
 //!
 //! *Checks first.* A new item is checked before it goes anywhere ([`RelayAction::Check`]):
-//! the cheap header rules for a block ([`crate::chain::Precheck`]), mempool admission for a
+//! the cheap rules for a block (its body matches its header, and [`crate::chain::Precheck`]
+//! on the header), mempool admission for a
 //! transfer, the signature for a proof. Only a [`Verdict::Relay`] relays it; an invalid item
 //! penalises the peer that sent it, and a refused one (low fee, full pool, unknown parent) is
 //! dropped without blame. Only the first verdict on a pending check counts. A block whose body
-//! later fails penalises its sender too ([`RelayInput::BodyInvalid`]).
+//! later fails full validation penalises its sender too ([`RelayInput::BodyInvalid`]), below a
+//! ban: an honest peer forwards such a block as well.
 //!
 //! *Blocks* go whole to the peers that asked for pushes (`SendBlocks`) and as
 //! `BlockAnnounce`s to the others ([`BlockRelay::HighBandwidth`]); each node asks the
@@ -274,7 +276,7 @@ pub enum RelayInput {
         /// Push or announce.
         push: bool,
     },
-    /// A peer told us of an item we do not want (a block with no more work than our tip):
+    /// A peer told us of an item we do not want (a block with less work than our tip):
     /// it has it, so it is never sent the item, and nothing is fetched.
     PeerHas {
         /// The peer.
@@ -615,7 +617,7 @@ impl RelayState {
                 if let Some(from) = self.seen.get(&id).and_then(|e| e.from) {
                     out.push(RelayAction::Penalize {
                         peer: from,
-                        what: Misbehavior::InvalidBlock,
+                        what: Misbehavior::InvalidRelayedBlock,
                     });
                 }
             }

@@ -520,7 +520,7 @@ fn a_verdict_for_an_unknown_item_does_nothing() {
 }
 
 #[test]
-fn a_block_whose_body_fails_penalises_its_sender() {
+fn a_block_whose_body_fails_penalises_its_sender_below_a_ban() {
     let mut s = machine(config(BlockRelay::Push, TxRelay::Push), &[A, B]);
     s.handle(10, received(B, block(1)));
     s.handle(11, relay_ok(block(1), 1_000));
@@ -534,9 +534,10 @@ fn a_block_whose_body_fails_penalises_its_sender() {
         out,
         vec![RelayAction::Penalize {
             peer: B,
-            what: Misbehavior::InvalidBlock
+            what: Misbehavior::InvalidRelayedBlock
         }]
     );
+    assert!(Misbehavior::InvalidRelayedBlock.penalty() < crate::p2p::score::BAN_THRESHOLD);
     // Our own block, or one we never saw, blames nobody.
     s.handle(13, local(block(2), 1_000));
     assert!(

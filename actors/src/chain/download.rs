@@ -156,15 +156,19 @@ impl Handler<GetSyncView> for ChainState {
     }
 }
 
-/// Run the cheap header checks of a relayed block (see `Chain::precheck`), storing nothing.
+/// Run the cheap checks of a relayed block, storing nothing: its body matches its header
+/// (transaction root, well-formed transfers) and its header passes every rule against its
+/// parent (see `Chain::precheck`).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<spacetime::chain::Precheck, spacetime::chain::InvalidBlock>")]
-pub struct PrecheckBlock(pub spacetime::BlockHeader);
+pub struct PrecheckBlock(pub std::sync::Arc<spacetime::Block>);
 
 impl Handler<PrecheckBlock> for ChainState {
     type Result = Result<spacetime::chain::Precheck, spacetime::chain::InvalidBlock>;
     fn handle(&mut self, msg: PrecheckBlock, _: &mut Context<Self>) -> Self::Result {
+        spacetime::chain::validate::check_body_structure(&msg.0, self.chain.genesis().chain_id)?;
         let hash = msg.0.hash();
-        self.chain.precheck(&msg.0, &hash, self.clock.now_ms())
+        self.chain
+            .precheck(&msg.0.header, &hash, self.clock.now_ms())
     }
 }

@@ -117,6 +117,7 @@ pub(crate) fn misbehaviour_label(what: Misbehavior) -> &'static str {
         Misbehavior::Timeout => "timeout",
         Misbehavior::UnprovenWork => "unproven_work",
         Misbehavior::RepeatedItem => "repeated_item",
+        Misbehavior::InvalidRelayedBlock => "invalid_relayed_block",
     }
 }
 

@@ -322,10 +322,7 @@ impl GossipActor {
                 ctx,
             );
         };
-        let ask = self
-            .links
-            .precheck
-            .send(PrecheckBlock(block.header.clone()));
+        let ask = self.links.precheck.send(PrecheckBlock(block.clone()));
         let delay = self.costs.header_check;
         ctx.spawn(
             async move {
@@ -453,8 +450,10 @@ impl GossipActor {
             Message::BlockAnnounce(a) => {
                 let id = ItemId::new(ItemKind::Block, a.hash);
                 let work = Work(a.work);
-                if work <= self.tip.work {
-                    // Not better than our tip: the peer has it, we need not fetch it.
+                if work < self.tip.work {
+                    // Less work than our tip: the peer has it, we need not fetch it. Equal
+                    // work is fetched: fork choice breaks the tie by score, and a network
+                    // whose branches grow one block an epoch each converges only so.
                     self.feed(RelayInput::PeerHas { peer, id }, ctx);
                     return;
                 }

@@ -80,7 +80,8 @@ pub enum Flood {
     BadBody,
     /// A `TxInv` of one new random id each time: items faster than the message's rate limit.
     Announcements,
-    /// A `Txs` of one new transfer with a bad signature each time.
+    /// A `Txs` of one new transfer with a bad signature each time, claimed to spend from the
+    /// genesis premine's first account when there is one.
     BadTransfers,
 }
 
@@ -235,6 +236,7 @@ impl Sim {
                     key: StaticKey::generate_with(&mut root.derive("node-key")),
                     network_id: self.genesis.network_id,
                     chain_id: self.genesis.chain_id,
+                    funded: self.genesis.config.premine.first().map(|a| a.address),
                     counters: counters.clone(),
                     start: self.start,
                     start_unix_ms: self.start_unix_ms,

@@ -34,6 +34,9 @@ pub(crate) struct Rogue {
     pub key: StaticKey,
     pub network_id: Hash,
     pub chain_id: spacetime::ChainId,
+    /// A funded account (the genesis premine's first), which bad transfers claim to spend
+    /// from, so that they reach the signature check.
+    pub funded: Option<spacetime::Address>,
     pub counters: Counters,
     /// The simulation's start, and its Unix time then (the rogue's clock).
     pub start: Instant,
@@ -288,13 +291,16 @@ fn flood_message(rogue: &Rogue, what: Flood, n: u64, rng: &mut NodeRng) -> Optio
                 from: key.public(),
                 to: other.public(),
                 amount: Amount(1),
-                fee: Amount(1),
-                nonce: n,
+                // Enough for any pool, at the funded account's next nonce: only the signature
+                // is wrong.
+                fee: Amount(1_000),
+                nonce: if rogue.funded.is_some() { 0 } else { n },
                 chain_id: rogue.chain_id,
             };
-            // Then claimed to come from another sender: the signature does not verify.
+            // Then claimed to come from another sender (a funded one when the genesis has
+            // one): the signature does not verify.
             let mut transfer = unsigned.sign(&key).ok()?;
-            transfer.unsigned.from = other.public();
+            transfer.unsigned.from = rogue.funded.unwrap_or(other.public());
             Message::Txs(Txs {
                 transfers: BoundedVec::try_from_vec(vec![transfer]).ok()?,
             })
