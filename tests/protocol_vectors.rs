@@ -7,7 +7,7 @@ use spacetime::block::{HEADER_VERSION, ProofOfSpace, UnsignedHeader};
 use spacetime::bytes::to_hex;
 use spacetime::tx::{ChainId, CoinbaseOutput, UnsignedTransfer};
 use spacetime::wire::{
-    BlockAnnounce, GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, SendBlocks, TxIds, Txs,
+    BlockAnnounce, CompactBlock, GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, SendBlocks, TxIds, Txs,
     capabilities,
 };
 use spacetime::{
@@ -55,9 +55,8 @@ fn coinbase_layout() {
     assert_eq!(to_hex(&encode(&cb)), expected);
 }
 
-#[test]
-fn header_layout() {
-    let header = BlockHeader {
+fn sample_header() -> BlockHeader {
+    BlockHeader {
         unsigned: UnsignedHeader {
             version: HEADER_VERSION,
             height: 2,
@@ -76,7 +75,12 @@ fn header_layout() {
             state_root: Hash([12; 32]),
         },
         signature: Signature([13; 64]),
-    };
+    }
+}
+
+#[test]
+fn header_layout() {
+    let header = sample_header();
     let h = |b: u8, n: usize| format!("{b:02x}").repeat(n);
     let expected = [
         "01".into(),
@@ -112,9 +116,9 @@ fn hello_layout() {
         capabilities: capabilities::FULL_NODE | capabilities::TX_RELAY,
         time_ms: 1,
     });
-    // Type 0, version 3, ids, height 300, tip, work, port 9444, "st/2", capabilities 5, time 1.
+    // Type 0, version 4, ids, height 300, tip, work, port 9444, "st/2", capabilities 5, time 1.
     let expected = format!(
-        "00 03 {} {} ac02 {} {} e449 04 73742f32 05 01",
+        "00 04 {} {} ac02 {} {} e449 04 73742f32 05 01",
         "01".repeat(32),
         "02".repeat(32),
         "03".repeat(32),
@@ -122,7 +126,7 @@ fn hello_layout() {
     )
     .replace(' ', "");
     assert_eq!(
-        PROTOCOL_VERSION, 3,
+        PROTOCOL_VERSION, 4,
         "a version bump updates this vector and the docs"
     );
     assert_eq!(to_hex(&encode(&hello)), expected);
@@ -180,7 +184,26 @@ fn relay_message_layouts() {
     assert_eq!(to_hex(&encode(&txs)), "1500");
     let send = Message::SendBlocks(SendBlocks { push: true });
     assert_eq!(to_hex(&encode(&send)), "1601");
-    for m in [announce, inv, get, txs, send] {
+    // Type 23: the header, the coinbase, count 1, the transfer id.
+    let coinbase = Coinbase {
+        height: 2,
+        outputs: BoundedVec::new(),
+        miner: PublicKey([0xbb; 32]),
+        extra_data: BoundedBytes::new(),
+    };
+    let compact = Message::CompactBlock(Box::new(CompactBlock {
+        header: sample_header(),
+        coinbase: coinbase.clone(),
+        transfer_ids: BoundedVec::try_from_vec(vec![Hash([0xcc; 32])]).expect("one id"),
+    }));
+    let expected = format!(
+        "17{}{}01{}",
+        to_hex(&encode(&sample_header())),
+        to_hex(&encode(&coinbase)),
+        "cc".repeat(32)
+    );
+    assert_eq!(to_hex(&encode(&compact)), expected);
+    for m in [announce, inv, get, txs, send, compact] {
         assert_eq!(decode::<Message>(&encode(&m)), Ok(m));
     }
 }

@@ -11,7 +11,7 @@ use spacetime_actors::p2p::metrics as p2p_metrics;
 use spacetime_actors::spawn::CostModel;
 
 use crate::propagation::{Propagation, hops, quantile};
-use crate::{LinkParams, NodeSpec, Sim, SimError, Topology};
+use crate::{LinkParams, NodeSpec, Sim, SimError, SimRng, Topology};
 
 /// A relay scenario: `nodes` nodes on a random `degree`-regular graph of links of
 /// `latency` +- `jitter / 2`, the first `miners` of them mining, for `duration`.
@@ -33,6 +33,9 @@ pub struct RelayScenario {
     pub duration: Duration,
     /// Every node's relay configuration.
     pub relay: RelayConfig,
+    /// Blocks mined before this much time has passed (while sessions still open) are not
+    /// measured.
+    pub warmup: Duration,
 }
 
 impl RelayScenario {
@@ -47,6 +50,7 @@ impl RelayScenario {
             jitter: Duration::from_millis(20),
             duration,
             relay: RelayConfig::default(),
+            warmup: Duration::from_secs(3),
         }
     }
 
@@ -56,17 +60,19 @@ impl RelayScenario {
         let mut sim = Sim::new(self.seed)?;
         sim.net()
             .set_default_params(LinkParams::with_latency(self.latency).jitter(self.jitter));
-        let full = NodeSpec {
-            relay: self.relay.clone(),
-            ..NodeSpec::full()
-        };
-        let miner = NodeSpec {
-            mining: true,
-            ..full.clone()
-        };
-        sim.add_nodes(self.miners, &miner);
-        sim.add_nodes(self.nodes - self.miners.min(self.nodes), &full);
-        sim.connect(Topology::RandomRegular(self.degree))?;
+        // The graph is the one measured against: each node keeps as many outbound
+        // connections as it has seeds, so discovery adds no links to it.
+        let mut rng = SimRng::new(self.seed).fork(0x7070);
+        let edges = Topology::RandomRegular(self.degree).edges(self.nodes, &mut rng)?;
+        for i in 0..self.nodes {
+            sim.add_node(NodeSpec {
+                mining: i < self.miners,
+                outbound: edges.iter().filter(|(a, _)| *a == i).count().max(1),
+                relay: self.relay.clone(),
+                ..NodeSpec::full()
+            });
+        }
+        sim.connect_edges(&edges)?;
         sim.start_all()?;
         sim.run_for(self.duration);
         for i in 0..self.miners {
@@ -98,7 +104,17 @@ impl RelayScenario {
         let mut ratios = Vec::new();
         let mut millis = Vec::new();
         let mut bounds = Vec::new();
+        let warmup_ms = u64::try_from(self.warmup.as_millis()).unwrap_or(u64::MAX);
         for block in &delays {
+            let mined_ms = p
+                .arrivals
+                .get(&block.hash)
+                .and_then(|a| a.get(&block.origin))
+                .copied()
+                .unwrap_or(0);
+            if mined_ms < warmup_ms {
+                continue;
+            }
             let dist = hops(&graph, block.origin);
             for &(node, ms) in &block.delays {
                 if node == block.origin {

@@ -101,6 +101,7 @@ pub const fn default_limit(kind: MessageKind) -> RateLimit {
         MessageKind::BlockAnnounce => (100, 50),
         MessageKind::TxInv | MessageKind::GetTxs | MessageKind::Txs => (100, 50),
         MessageKind::SendBlocks => (5, 1),
+        MessageKind::CompactBlock => (20, 5),
     };
     RateLimit { burst, per_second }
 }

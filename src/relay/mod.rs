@@ -535,7 +535,26 @@ impl RelayState {
 
     /// Handles one input and returns what to do, in order.
     pub fn handle(&mut self, now_ms: u64, input: RelayInput) -> Vec<RelayAction> {
+        self.handle_all(now_ms, std::iter::once(input))
+    }
+
+    /// Handles the inputs of one message (the ids of a `TxInv`, the transfers a `GetTxs`
+    /// served) and sends once after all of them, so the fetches they cause leave as one
+    /// `GetTxs` per peer, not one per id.
+    pub fn handle_all(
+        &mut self,
+        now_ms: u64,
+        inputs: impl IntoIterator<Item = RelayInput>,
+    ) -> Vec<RelayAction> {
         let mut out = Vec::new();
+        for input in inputs {
+            self.apply_input(now_ms, input, &mut out);
+        }
+        self.flush(now_ms, &mut out);
+        out
+    }
+
+    fn apply_input(&mut self, now_ms: u64, input: RelayInput, out: &mut Vec<RelayAction>) {
         match input {
             RelayInput::PeerUp { peer } => {
                 let throttle = (self.config.peer_upload_bytes_per_sec > 0)
@@ -552,7 +571,7 @@ impl RelayState {
                         tx_fetch: Vec::new(),
                     },
                 );
-                self.choose_pushers(now_ms, &mut out);
+                self.choose_pushers(now_ms, out);
             }
             RelayInput::PeerDown { peer } => {
                 self.peers.remove(&peer);
@@ -566,13 +585,13 @@ impl RelayState {
                     })
                     .collect();
                 for id in orphaned {
-                    self.refetch(now_ms, id, &mut out);
+                    self.refetch(now_ms, id, out);
                 }
-                self.choose_pushers(now_ms, &mut out);
+                self.choose_pushers(now_ms, out);
             }
-            RelayInput::Received { peer, id } => self.on_received(peer, id, &mut out),
-            RelayInput::Announced { peer, id } => self.on_announced(now_ms, peer, id, &mut out),
-            RelayInput::Checked { id, verdict } => self.on_checked(now_ms, id, verdict, &mut out),
+            RelayInput::Received { peer, id } => self.on_received(peer, id, out),
+            RelayInput::Announced { peer, id } => self.on_announced(now_ms, peer, id, out),
+            RelayInput::Checked { id, verdict } => self.on_checked(now_ms, id, verdict, out),
             RelayInput::Local { id, bytes, again } => {
                 if again {
                     for p in self.peers.values_mut() {
@@ -637,10 +656,8 @@ impl RelayState {
                     p.has(id, Known::Announced);
                 }
             }
-            RelayInput::Tick => self.on_tick(now_ms, &mut out),
+            RelayInput::Tick => self.on_tick(now_ms, out),
         }
-        self.flush(now_ms, &mut out);
-        out
     }
 
     fn on_received(&mut self, peer: PeerId, id: ItemId, out: &mut Vec<RelayAction>) {

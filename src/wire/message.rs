@@ -6,15 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::ProofOfSpace;
 use crate::encoding::{BoundedString, BoundedVec, Canonical};
-use crate::limits::{MAX_BLOCK_BYTES, MAX_HEADER_BYTES, MAX_TRANSFER_BYTES};
-use crate::{Block, BlockHeader, Epoch, Hash, Height, PublicKey, Signature, Target, Transfer};
+use crate::limits::{
+    MAX_BLOCK_BYTES, MAX_COINBASE_BYTES, MAX_HEADER_BYTES, MAX_TRANSFER_BYTES,
+    MAX_TRANSFERS_PER_BLOCK,
+};
+use crate::{
+    Block, BlockHeader, Coinbase, Epoch, Hash, Height, PublicKey, Signature, Target, Transfer,
+};
 
-/// The protocol version this software speaks (3: adds the relay messages `BlockAnnounce`,
-/// `TxInv`, `GetTxs`, `Txs` and `SendBlocks`).
-pub const PROTOCOL_VERSION: u32 = 3;
-/// The oldest protocol version it still accepts: a version-2 node would take the relay
-/// messages for protocol violations.
-pub const MIN_PROTOCOL_VERSION: u32 = 3;
+/// The protocol version this software speaks (3 added the relay messages `BlockAnnounce`,
+/// `TxInv`, `GetTxs`, `Txs` and `SendBlocks`; 4 adds `CompactBlock`).
+pub const PROTOCOL_VERSION: u32 = 4;
+/// The oldest protocol version it still accepts: an older node would take the relay messages
+/// it lacks for protocol violations.
+pub const MIN_PROTOCOL_VERSION: u32 = 4;
 /// Most headers in one `Headers` message.
 pub const MAX_HEADERS_PER_MESSAGE: usize = 2000;
 /// Most addresses in one `PeerList` message.
@@ -215,6 +220,58 @@ pub struct SendBlocks {
     pub push: bool,
 }
 
+/// A new block without its transfers' bodies: the header, the coinbase and the ids of the
+/// transfers in block order. The receiver rebuilds the block from the transfers it already
+/// holds (relay keeps the mempool's in step), so a push costs 32 bytes per transfer instead of
+/// the transfer (BIP152's compact blocks, with full ids: no short-id collisions to handle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactBlock {
+    /// The block's header.
+    pub header: BlockHeader,
+    /// Its coinbase.
+    pub coinbase: Coinbase,
+    /// [`Transfer::id`] of each transfer, in block order.
+    pub transfer_ids: BoundedVec<Hash, MAX_TRANSFERS_PER_BLOCK>,
+}
+
+impl CompactBlock {
+    /// The compact form of `block`.
+    pub fn of(block: &Block) -> Self {
+        let ids: Vec<Hash> = block.transfers.iter().map(Transfer::id).collect();
+        Self {
+            header: block.header.clone(),
+            coinbase: block.coinbase.clone(),
+            // A block holds at most as many transfers as the id list admits.
+            transfer_ids: BoundedVec::try_from_vec(ids).unwrap_or_default(),
+        }
+    }
+
+    /// The block, when `lookup` knows every transfer; otherwise the ids it lacks.
+    pub fn rebuild(
+        &self,
+        mut lookup: impl FnMut(&Hash) -> Option<Transfer>,
+    ) -> Result<Block, Vec<Hash>> {
+        let mut transfers = Vec::with_capacity(self.transfer_ids.len());
+        let mut missing = Vec::new();
+        for id in self.transfer_ids.iter() {
+            match lookup(id) {
+                Some(t) => transfers.push(t),
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        // As many transfers as ids, which the bound admits.
+        let transfers = BoundedVec::try_from_vec(transfers).map_err(|_| Vec::new())?;
+        Ok(Block {
+            header: self.header.clone(),
+            coinbase: self.coinbase.clone(),
+            transfers,
+        })
+    }
+}
+
 /// Why a session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DisconnectReason {
@@ -299,6 +356,8 @@ pub enum Message {
     Txs(Txs),
     /// Asks the peer to push or announce new blocks (22).
     SendBlocks(SendBlocks),
+    /// A newly mined block in compact form, relayed (23).
+    CompactBlock(Box<CompactBlock>),
 }
 
 /// The type of a message: its first byte on the wire.
@@ -351,6 +410,8 @@ pub enum MessageKind {
     Txs = 21,
     /// `SendBlocks`.
     SendBlocks = 22,
+    /// `CompactBlock`.
+    CompactBlock = 23,
 }
 
 /// Largest encoded peer address: IPv6 tag and bytes, port, two varints.
@@ -360,7 +421,7 @@ const HELLO_MAX: usize = 1 + 5 + 32 + 32 + 10 + 32 + 32 + 3 + (2 + MAX_USER_AGEN
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Hello,
         Self::PeerList,
         Self::RequestPeers,
@@ -384,6 +445,7 @@ impl MessageKind {
         Self::GetTxs,
         Self::Txs,
         Self::SendBlocks,
+        Self::CompactBlock,
     ];
 
     /// The kind with wire tag `tag`, if any.
@@ -422,6 +484,7 @@ impl MessageKind {
             Self::GetTxs => "get_txs",
             Self::Txs => "txs",
             Self::SendBlocks => "send_blocks",
+            Self::CompactBlock => "compact_block",
         }
     }
 
@@ -449,6 +512,10 @@ impl MessageKind {
             Self::TxInv | Self::GetTxs => 1 + 2 + MAX_TX_IDS_PER_MESSAGE * 32,
             Self::Txs => 1 + 2 + MAX_TXS_PER_MESSAGE * MAX_TRANSFER_BYTES,
             Self::SendBlocks => 1 + 1,
+            // Tag, header, coinbase, a 2-byte count (12,000 needs two varint bytes), the ids.
+            Self::CompactBlock => {
+                1 + MAX_HEADER_BYTES + MAX_COINBASE_BYTES + 2 + MAX_TRANSFERS_PER_BLOCK * 32
+            }
         }
     }
 }
@@ -480,6 +547,7 @@ impl Message {
             Self::GetTxs(_) => MessageKind::GetTxs,
             Self::Txs(_) => MessageKind::Txs,
             Self::SendBlocks(_) => MessageKind::SendBlocks,
+            Self::CompactBlock(_) => MessageKind::CompactBlock,
         }
     }
 }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::block::{HEADER_VERSION, ProofOfSpace, UnsignedHeader};
 use crate::encoding::{BoundedBytes, BoundedString, BoundedVec, encode};
-use crate::limits::{MAX_COINBASE_EXTRA_BYTES, MAX_COINBASE_OUTPUTS};
+use crate::limits::{MAX_COINBASE_EXTRA_BYTES, MAX_COINBASE_OUTPUTS, MAX_TRANSFERS_PER_BLOCK};
 use crate::tx::{ChainId, CoinbaseOutput, UnsignedTransfer};
 use crate::{Amount, Block, BlockHeader, Coinbase, Hash, PublicKey, Signature, Target, Transfer};
 use proptest::prelude::*;
@@ -161,6 +161,7 @@ fn one_of_each(n: u64) -> Vec<Message> {
             transfers: BoundedVec::try_from_vec(vec![transfer(n), transfer(n + 1)]).unwrap(),
         }),
         Message::SendBlocks(SendBlocks { push: true }),
+        Message::CompactBlock(Box::new(CompactBlock::of(&block(n, 3)))),
     ]
 }
 
@@ -176,8 +177,8 @@ fn every_kind_round_trips_and_tags_match() {
         assert_eq!(&crate::decode::<Message>(&bytes).unwrap(), message);
         assert_eq!(MessageKind::from_tag(kind.tag()), Some(kind));
     }
-    assert_eq!(MessageKind::ALL.len(), 23);
-    assert_eq!(MessageKind::from_tag(23), None);
+    assert_eq!(MessageKind::ALL.len(), 24);
+    assert_eq!(MessageKind::from_tag(24), None);
     assert_eq!(MessageKind::from_tag(255), None);
 }
 
@@ -223,7 +224,7 @@ fn largest_messages_fit_their_limits_exactly() {
             max: u16::MAX,
         }),
         Message::Headers(Headers {
-            headers: BoundedVec::try_from_vec(vec![max_header; MAX_HEADERS_PER_MESSAGE]).unwrap(),
+            headers: BoundedVec::try_from_vec(vec![max_header.clone(); MAX_HEADERS_PER_MESSAGE]).unwrap(),
         }),
         Message::Ping(Ping { nonce: u64::MAX }),
         Message::BlockAccepted(BlockAccepted {
@@ -285,7 +286,17 @@ fn largest_messages_fit_their_limits_exactly() {
     ])
     .unwrap();
     big.coinbase.extra_data = BoundedBytes::try_from_slice(&[0; MAX_COINBASE_EXTRA_BYTES]).unwrap();
-    assert!(encode(&Message::Block(Box::new(big))).len() <= MessageKind::Block.max_len());
+    assert!(encode(&Message::Block(Box::new(big.clone()))).len() <= MessageKind::Block.max_len());
+    // The largest header and coinbase with the most transfer ids fill a `CompactBlock`.
+    let compact = CompactBlock {
+        header: max_header.clone(),
+        coinbase: big.coinbase.clone(),
+        transfer_ids: BoundedVec::try_from_vec(vec![Hash::ZERO; MAX_TRANSFERS_PER_BLOCK]).unwrap(),
+    };
+    assert_eq!(
+        encode(&Message::CompactBlock(Box::new(compact))).len(),
+        MessageKind::CompactBlock.max_len()
+    );
     // The largest transfers fill a `Txs` batch within its limit.
     let largest = transfer(u64::MAX);
     let txs = Message::Txs(Txs {
@@ -451,10 +462,11 @@ fn hello_checks() {
         check_hello(&local, &wrong_net, &proven),
         Err(DisconnectReason::WrongNetwork)
     );
-    assert_eq!(PROTOCOL_VERSION, 3);
-    assert_eq!(MIN_PROTOCOL_VERSION, 3);
-    // Version 1 never served blocks or headers, version 2 knows no relay messages: refused.
-    for version in [0, 1, 2] {
+    assert_eq!(PROTOCOL_VERSION, 4);
+    assert_eq!(MIN_PROTOCOL_VERSION, 4);
+    // Version 1 never served blocks or headers, version 2 knows no relay messages, version 3
+    // no compact blocks: refused.
+    for version in [0, 1, 2, 3] {
         let old = Hello {
             protocol_version: version,
             ..h.clone()
@@ -472,7 +484,7 @@ fn hello_checks() {
     assert_eq!(check_hello(&local, &newer, &proven), Ok(()));
     assert_eq!(
         negotiated_version(PROTOCOL_VERSION, PROTOCOL_VERSION + 1),
-        3
+        4
     );
     assert_eq!(
         check_hello(&local, &h, &Hash([3; 32])),
@@ -534,4 +546,22 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_compact_block_rebuilds_its_block_from_known_transfers() {
+    let full = block(7, 4);
+    let compact = CompactBlock::of(&full);
+    assert_eq!(compact.transfer_ids.len(), 4);
+    let known: std::collections::BTreeMap<Hash, Transfer> =
+        full.transfers.iter().map(|t| (t.id(), t.clone())).collect();
+    assert_eq!(compact.rebuild(|id| known.get(id).cloned()), Ok(full.clone()));
+    // Without two of them it names exactly those, in block order.
+    let lacking = [full.transfers[1].id(), full.transfers[3].id()];
+    let partial = |id: &Hash| (!lacking.contains(id)).then(|| known.get(id).cloned()).flatten();
+    assert_eq!(compact.rebuild(partial), Err(lacking.to_vec()));
+    assert_eq!(
+        crate::decode::<Message>(&encode(&Message::CompactBlock(Box::new(compact.clone())))),
+        Ok(Message::CompactBlock(Box::new(compact)))
+    );
 }

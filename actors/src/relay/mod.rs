@@ -187,7 +187,12 @@ impl GossipActor {
     }
 
     fn feed(&mut self, input: RelayInput, ctx: &mut Context<Self>) {
-        let actions = self.sm.handle(self.clock.now_ms(), input);
+        self.feed_all(std::iter::once(input), ctx);
+    }
+
+    /// Feeds the inputs of one message together, so the state machine sends once after them.
+    fn feed_all(&mut self, inputs: impl IntoIterator<Item = RelayInput>, ctx: &mut Context<Self>) {
+        let actions = self.sm.handle_all(self.clock.now_ms(), inputs);
         for action in actions {
             self.apply(action, ctx);
         }
@@ -400,19 +405,15 @@ impl GossipActor {
             let results = match result {
                 Ok(Ok(r)) => r,
                 _ => {
-                    for h in ids {
-                        let id = ItemId::new(ItemKind::Tx, h);
-                        act.feed(
-                            RelayInput::Checked {
-                                id,
-                                verdict: Verdict::Later,
-                            },
-                            ctx,
-                        );
-                    }
+                    let later = ids.into_iter().map(|h| RelayInput::Checked {
+                        id: ItemId::new(ItemKind::Tx, h),
+                        verdict: Verdict::Later,
+                    });
+                    act.feed_all(later, ctx);
                     return;
                 }
             };
+            let mut checked = Vec::with_capacity(ids.len());
             for (h, r) in ids.into_iter().zip(results) {
                 let id = ItemId::new(ItemKind::Tx, h);
                 let verdict = match r {
@@ -422,8 +423,9 @@ impl GossipActor {
                     },
                     Err(e) => tx_verdict(&e),
                 };
-                act.feed(RelayInput::Checked { id, verdict }, ctx);
+                checked.push(RelayInput::Checked { id, verdict });
             }
+            act.feed_all(checked, ctx);
         }));
     }
 
@@ -489,30 +491,25 @@ impl GossipActor {
             Message::Tx(t) => self.on_transfers(peer, vec![*t], ctx),
             Message::Txs(t) => self.on_transfers(peer, t.transfers.into_vec(), ctx),
             Message::TxInv(inv) => {
-                for h in inv.ids.into_vec() {
-                    self.feed(
-                        RelayInput::Announced {
-                            peer,
-                            id: ItemId::new(ItemKind::Tx, h),
-                        },
-                        ctx,
-                    );
-                }
+                let inputs = inv.ids.into_vec().into_iter().map(|h| RelayInput::Announced {
+                    peer,
+                    id: ItemId::new(ItemKind::Tx, h),
+                });
+                self.feed_all(inputs, ctx);
             }
             Message::GetTxs(get) => {
                 let mut found = Vec::new();
+                let mut served = Vec::new();
                 for h in get.ids.into_vec() {
                     if let Some(t) = self.store.tx(&h) {
                         found.push((*t).clone());
-                        self.feed(
-                            RelayInput::Served {
-                                peer,
-                                id: ItemId::new(ItemKind::Tx, h),
-                            },
-                            ctx,
-                        );
+                        served.push(RelayInput::Served {
+                            peer,
+                            id: ItemId::new(ItemKind::Tx, h),
+                        });
                     }
                 }
+                self.feed_all(served, ctx);
                 for chunk in found.chunks(MAX_TXS_PER_MESSAGE) {
                     if let Ok(transfers) = BoundedVec::try_from_vec(chunk.to_vec()) {
                         let m = Message::Txs(Txs { transfers });
@@ -561,17 +558,17 @@ impl GossipActor {
     }
 
     fn on_transfers(&mut self, peer: PeerId, transfers: Vec<Transfer>, ctx: &mut Context<Self>) {
+        let mut inputs = Vec::with_capacity(transfers.len());
         for t in transfers {
             let id = t.id();
             self.store.put_tx(id, Arc::new(t));
-            self.feed(
-                RelayInput::Received {
-                    peer,
-                    id: ItemId::new(ItemKind::Tx, id),
-                },
-                ctx,
-            );
+            inputs.push(RelayInput::Received {
+                peer,
+                id: ItemId::new(ItemKind::Tx, id),
+            });
         }
+        // One mempool submission for the whole message.
+        self.feed_all(inputs, ctx);
     }
 
     /// Reads the tip after a chain event (one query at a time). A new tip this node did not
