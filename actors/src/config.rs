@@ -50,10 +50,12 @@ pub const MAX_HIGH_BANDWIDTH_PEERS: usize = 8;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelaySection {
-    /// `push`, `announce` or `high_bandwidth` (absent: `high_bandwidth`).
+    /// `push`, `announce` or `high_bandwidth` (absent: `push`).
     pub blocks: Option<spacetime::relay::BlockRelay>,
-    /// Peers asked to push whole blocks in `high_bandwidth` mode (0 to 8; absent: 1).
+    /// Peers asked to push blocks in `high_bandwidth` mode (0 to 8; absent: 1).
     pub high_bandwidth_peers: Option<usize>,
+    /// Push blocks compact, as header, coinbase and transfer ids (absent: true).
+    pub compact_blocks: Option<bool>,
     /// `push` or `announce` (absent: `push`).
     pub transactions: Option<spacetime::relay::TxRelay>,
     /// Items queued to one peer before the oldest of the lowest class is dropped (100 to
@@ -77,6 +79,9 @@ impl RelaySection {
         }
         if let Some(n) = self.high_bandwidth_peers {
             c.high_bandwidth_peers = n;
+        }
+        if let Some(b) = self.compact_blocks {
+            c.compact_blocks = b;
         }
         if let Some(t) = self.transactions {
             c.txs = t;
@@ -498,6 +503,7 @@ dirs = ["/plots"]
 [relay]
 blocks = "announce"
 high_bandwidth_peers = 3
+compact_blocks = false
 transactions = "announce"
 queue_per_peer = 5000
 peer_upload_bytes_per_sec = 0
@@ -510,6 +516,7 @@ tx_batch_ms = 50
         let r = c.relay.settings();
         assert_eq!(r.blocks, spacetime::relay::BlockRelay::Announce);
         assert_eq!(r.high_bandwidth_peers, 3);
+        assert!(!r.compact_blocks);
         assert_eq!(r.txs, spacetime::relay::TxRelay::Announce);
         assert_eq!(r.queue_per_peer, 5000);
         assert_eq!(r.upload_bytes_per_sec, 1_000_000);

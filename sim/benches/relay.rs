@@ -1,9 +1,10 @@
 //! Relay figures of real nodes in virtual time (`docs/relay.md`):
 //!
 //! - `blocks`: 100 nodes on a random 8-regular graph of 50 ms +- 10 ms links, three miners, for
-//!   each block relay mode (high-bandwidth with 1, 2 or 3 pushers, push to all, announce to
-//!   all): propagation to every node as a ratio to its shortest-path bound (p50, p95, p99;
-//!   goal p95 <= 1.5) and block bodies received per block (goal <= 1.5);
+//!   each block relay mode (push to all, high-bandwidth with 3 or 1 pushers, compact or whole
+//!   blocks; announce to all): propagation to every node as a ratio to its shortest-path bound
+//!   (p50, p95, p99; goal p95 <= 1.5), whole block bodies received per block (goal <= 1.5) and
+//!   compact blocks received per block;
 //! - `txs`: 10,000 transfers submitted at one node of 10 reach all 10 mempools, for each
 //!   transfer relay mode: virtual seconds, transfers/s of virtual time and of wall time.
 //!
@@ -43,29 +44,28 @@ const SMOKE: Size = Size {
 };
 
 fn block_modes() -> Vec<(&'static str, RelayConfig)> {
-    let hb = |k| RelayConfig {
-        blocks: BlockRelay::HighBandwidth,
+    let mode = |blocks, k, compact_blocks| RelayConfig {
+        blocks,
         high_bandwidth_peers: k,
+        compact_blocks,
         ..RelayConfig::default()
     };
     vec![
-        ("high-bandwidth k=3 (default)", hb(3)),
-        ("high-bandwidth k=2", hb(2)),
-        ("high-bandwidth k=1", hb(1)),
+        ("push compact to all", mode(BlockRelay::Push, 0, true)),
+        ("push whole to all", mode(BlockRelay::Push, 0, false)),
         (
-            "push to all",
-            RelayConfig {
-                blocks: BlockRelay::Push,
-                ..RelayConfig::default()
-            },
+            "high-bandwidth k=3 compact",
+            mode(BlockRelay::HighBandwidth, 3, true),
         ),
         (
-            "announce to all",
-            RelayConfig {
-                blocks: BlockRelay::Announce,
-                ..RelayConfig::default()
-            },
+            "high-bandwidth k=1 compact",
+            mode(BlockRelay::HighBandwidth, 1, true),
         ),
+        (
+            "high-bandwidth k=1 whole",
+            mode(BlockRelay::HighBandwidth, 1, false),
+        ),
+        ("announce to all", mode(BlockRelay::Announce, 0, false)),
     ]
 }
 
@@ -208,7 +208,7 @@ fn main() {
             size.block_virtual.as_secs()
         );
         println!(
-            "{:<30} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7}",
+            "{:<30} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
             "mode",
             "height",
             "p50",
@@ -218,11 +218,13 @@ fn main() {
             "p95 ms",
             "bound ms",
             "bodies",
+            "compact",
+            "KB/blk",
             "wall s"
         );
         for (name, f, wall) in &rows {
             println!(
-                "{:<30} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.0} {:>8.0} {:>8.0} {:>7.2} {:>7.1}",
+                "{:<30} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.0} {:>8.0} {:>8.0} {:>7.2} {:>7.2} {:>7.2} {:>7.1}",
                 name,
                 f.height,
                 f.ratio.p50,
@@ -232,6 +234,8 @@ fn main() {
                 f.millis.p95,
                 f.bound_ms.p95,
                 f.bodies_per_block,
+                f.compact_per_block,
+                f.block_bytes_per_block / 1e3,
                 wall.as_secs_f64()
             );
         }

@@ -1,6 +1,6 @@
 //! Network scenarios shared by tests and benchmarks: a random regular network of real nodes
 //! with a few miners, run for a while, then measured (block propagation against the
-//! shortest-path bound, block bodies received per block).
+//! shortest-path bound, block bodies and compact blocks received per block).
 
 use std::time::Duration;
 
@@ -134,6 +134,8 @@ impl RelayScenario {
         // its main chain from elsewhere.
         let mut per_node = Vec::new();
         let mut per_main = Vec::new();
+        let mut compact_node = Vec::new();
+        let mut bytes_node = Vec::new();
         for &i in &nodes {
             let m = sim.metrics(i)?;
             let count = |kind: &str| {
@@ -146,6 +148,17 @@ impl RelayScenario {
                     .unwrap_or(0)
             };
             let bodies = count("block_proposal") + count("block");
+            let compact = count("compact_block");
+            let bytes = |kind: &str| {
+                m.labelled
+                    .get(&format!(
+                        "{}{{type={kind}}}",
+                        p2p_metrics::MESSAGE_BYTES_RECEIVED
+                    ))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let block_bytes = bytes("block_proposal") + bytes("block") + bytes("compact_block");
             let imported = |status: &str| {
                 m.labelled
                     .get(&format!(
@@ -160,6 +173,8 @@ impl RelayScenario {
                     .saturating_sub(m.counter(spacetime_actors::miner::BLOCKS_WON));
             if distinct > 0 {
                 per_node.push(bodies as f64 / distinct as f64);
+                compact_node.push(compact as f64 / distinct as f64);
+                bytes_node.push(block_bytes as f64 / distinct as f64);
             }
             let joined = p
                 .arrivals
@@ -187,6 +202,8 @@ impl RelayScenario {
             bodies_per_block: per_node.iter().sum::<f64>() / per_node.len().max(1) as f64,
             bodies_per_block_max: per_node.iter().copied().fold(0.0, f64::max),
             bodies_per_main_block: per_main.iter().sum::<f64>() / per_main.len().max(1) as f64,
+            block_bytes_per_block: bytes_node.iter().sum::<f64>() / bytes_node.len().max(1) as f64,
+            compact_per_block: compact_node.iter().sum::<f64>() / compact_node.len().max(1) as f64,
             mean_degree: degree,
         })
     }
@@ -244,6 +261,12 @@ pub struct RelayFigures {
     /// Block bodies received per block that joined the node's main chain from elsewhere
     /// (competing blocks of one height count against the one that stayed).
     pub bodies_per_main_block: f64,
+    /// Compact blocks received per distinct block a node took from elsewhere, mean over nodes
+    /// (header, coinbase and transfer ids; not counted as bodies).
+    pub compact_per_block: f64,
+    /// Bytes of block messages (whole and compact) received per distinct block a node took
+    /// from elsewhere, mean over nodes.
+    pub block_bytes_per_block: f64,
     /// Mean number of connections per node at the end.
     pub mean_degree: f64,
 }

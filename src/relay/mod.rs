@@ -24,10 +24,11 @@
 //! later fails full validation penalises its sender too ([`RelayInput::BodyInvalid`]), below a
 //! ban: an honest peer forwards such a block as well.
 //!
-//! *Blocks* go whole to the peers that asked for pushes (`SendBlocks`) and as
-//! `BlockAnnounce`s to the others ([`BlockRelay::HighBandwidth`]); each node asks the
-//! `high_bandwidth_peers` that most recently delivered new blocks first. [`BlockRelay::Push`]
-//! and [`BlockRelay::Announce`] push to all or announce to all. An announced block is fetched
+//! *Blocks* are pushed to every peer that lacks them ([`BlockRelay::Push`], the default; the
+//! actor sends them compact when `compact_blocks` is set, which it is by default), or pushed to
+//! the peers that asked for pushes (`SendBlocks`) and announced to the others
+//! ([`BlockRelay::HighBandwidth`]; each node asks the `high_bandwidth_peers` that most recently
+//! delivered new blocks first), or announced to all ([`BlockRelay::Announce`]). An announced block is fetched
 //! at once from the first announcer, from the next after `fetch_timeout_ms` (or at once when
 //! the first disconnects). At most `seen_capacity` fetches are in flight; announcements beyond
 //! that are not fetched.
@@ -136,11 +137,11 @@ impl ItemId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockRelay {
-    /// Whole blocks to every peer that does not have them.
+    /// Blocks (compact or whole) to every peer that does not have them.
     Push,
     /// `BlockAnnounce` to every peer; peers fetch.
     Announce,
-    /// Whole blocks to the peers that asked (`SendBlocks`), announcements to the rest.
+    /// Blocks to the peers that asked (`SendBlocks`), announcements to the rest.
     HighBandwidth,
 }
 
@@ -161,6 +162,9 @@ pub struct RelayConfig {
     pub blocks: BlockRelay,
     /// Peers asked to push whole blocks to this node in `HighBandwidth` mode.
     pub high_bandwidth_peers: usize,
+    /// Pushed blocks travel compact (header, coinbase and transfer ids; the receiver rebuilds
+    /// the body from the transfers it holds and fetches the whole block when it lacks one).
+    pub compact_blocks: bool,
     /// How transfers travel.
     pub txs: TxRelay,
     /// Item ids the seen-cache holds.
@@ -182,8 +186,9 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
-            blocks: BlockRelay::HighBandwidth,
+            blocks: BlockRelay::Push,
             high_bandwidth_peers: 1,
+            compact_blocks: true,
             txs: TxRelay::Push,
             seen_capacity: 200_000,
             known_per_peer: 20_000,

@@ -1540,6 +1540,7 @@ fn arb_config() -> impl Strategy<Value = RelayConfig> {
             |(blocks, hb, txs, queue, peer_rate, rate, batch, timeout)| RelayConfig {
                 blocks,
                 high_bandwidth_peers: hb,
+                compact_blocks: true,
                 txs,
                 // Large enough that nothing is forgotten: the no-resend invariant needs memory.
                 seen_capacity: 1_000,

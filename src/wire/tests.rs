@@ -224,7 +224,8 @@ fn largest_messages_fit_their_limits_exactly() {
             max: u16::MAX,
         }),
         Message::Headers(Headers {
-            headers: BoundedVec::try_from_vec(vec![max_header.clone(); MAX_HEADERS_PER_MESSAGE]).unwrap(),
+            headers: BoundedVec::try_from_vec(vec![max_header.clone(); MAX_HEADERS_PER_MESSAGE])
+                .unwrap(),
         }),
         Message::Ping(Ping { nonce: u64::MAX }),
         Message::BlockAccepted(BlockAccepted {
@@ -555,10 +556,17 @@ fn a_compact_block_rebuilds_its_block_from_known_transfers() {
     assert_eq!(compact.transfer_ids.len(), 4);
     let known: std::collections::BTreeMap<Hash, Transfer> =
         full.transfers.iter().map(|t| (t.id(), t.clone())).collect();
-    assert_eq!(compact.rebuild(|id| known.get(id).cloned()), Ok(full.clone()));
+    assert_eq!(
+        compact.rebuild(|id| known.get(id).cloned()),
+        Ok(full.clone())
+    );
     // Without two of them it names exactly those, in block order.
     let lacking = [full.transfers[1].id(), full.transfers[3].id()];
-    let partial = |id: &Hash| (!lacking.contains(id)).then(|| known.get(id).cloned()).flatten();
+    let partial = |id: &Hash| {
+        (!lacking.contains(id))
+            .then(|| known.get(id).cloned())
+            .flatten()
+    };
     assert_eq!(compact.rebuild(partial), Err(lacking.to_vec()));
     assert_eq!(
         crate::decode::<Message>(&encode(&Message::CompactBlock(Box::new(compact.clone())))),

@@ -182,6 +182,7 @@ fn every_kind(genesis: &Genesis) -> Vec<Message> {
             transfers: BoundedVec::try_from_vec(vec![tx]).unwrap(),
         }),
         Message::SendBlocks(SendBlocks { push: true }),
+        Message::CompactBlock(Box::new(spacetime::wire::CompactBlock::of(&genesis.block))),
     ]
 }
 

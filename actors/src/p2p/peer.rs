@@ -298,6 +298,7 @@ fn is_relay_message(message: &Message) -> bool {
     matches!(
         message,
         Message::BlockProposal(_)
+            | Message::CompactBlock(_)
             | Message::BlockAnnounce(_)
             | Message::GetBlock(_)
             | Message::Tx(_)

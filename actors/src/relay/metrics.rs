@@ -60,3 +60,11 @@ pub(crate) fn export(c: &RelayCounters, queued: usize, peers: usize) {
     metrics::gauge!(QUEUED).set(queued as f64);
     metrics::gauge!(PEERS).set(peers as f64);
 }
+
+/// Compact blocks received, by result: `rebuilt` from held transfers, `missed` (a transfer
+/// lacking: the whole block is fetched) or `known`.
+pub const COMPACT: &str = "spacetime_relay_compact_blocks_total";
+
+pub(crate) fn compact(result: &'static str) {
+    metrics::counter!(COMPACT, "result" => result).increment(1);
+}

@@ -27,8 +27,8 @@ use spacetime::relay::{
 };
 use spacetime::target::Work;
 use spacetime::wire::{
-    BlockAnnounce, GetBlock as WireGetBlock, MAX_TX_IDS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message,
-    SendBlocks, TxIds, TxPoolRequest, Txs,
+    BlockAnnounce, CompactBlock, GetBlock as WireGetBlock, MAX_TX_IDS_PER_MESSAGE,
+    MAX_TXS_PER_MESSAGE, Message, SendBlocks, TxIds, TxPoolRequest, Txs,
 };
 use spacetime::{Block, BoundedVec, Hash, PublicKey, SigningDomain, Transfer};
 use tokio::sync::mpsc;
@@ -216,10 +216,13 @@ impl GossipActor {
             RelayAction::Check { id, from } => self.check(id, from, ctx),
             RelayAction::Send { peer, id, delivery } => {
                 let message = match (id.kind, delivery) {
-                    (ItemKind::Block, Delivery::Push) => self
-                        .store
-                        .block(&id.hash)
-                        .map(|b| Message::BlockProposal(Box::new((*b).clone()))),
+                    (ItemKind::Block, Delivery::Push) => self.store.block(&id.hash).map(|b| {
+                        if self.sm.config().compact_blocks {
+                            Message::CompactBlock(Box::new(CompactBlock::of(&b)))
+                        } else {
+                            Message::BlockProposal(Box::new((*b).clone()))
+                        }
+                    }),
                     (ItemKind::Block, Delivery::Announce) => {
                         self.store.announce(&id.hash).map(|(height, work)| {
                             Message::BlockAnnounce(BlockAnnounce {
@@ -340,7 +343,7 @@ impl GossipActor {
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
-                let bytes = u32::try_from(spacetime::encode(&*block).len()).unwrap_or(u32::MAX);
+                let bytes = act.push_bytes(&block);
                 let verdict = match result {
                     Ok(Ok(Precheck::Valid { work, better })) => {
                         act.import(from, block.clone(), ctx);
@@ -376,6 +379,42 @@ impl GossipActor {
                 act.feed(RelayInput::Checked { id, verdict }, ctx);
             }),
         );
+    }
+
+    /// The wire size of a block's push, compact or whole, for pacing.
+    fn push_bytes(&self, block: &Block) -> u32 {
+        let bytes = if self.sm.config().compact_blocks {
+            spacetime::encode(&CompactBlock::of(block)).len()
+        } else {
+            spacetime::encode(block).len()
+        };
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    /// A compact block: rebuilt from the transfers this node holds and handled as a pushed
+    /// block, or, when a transfer is missing, taken as an announcement so the whole block is
+    /// fetched from the sender.
+    fn on_compact(&mut self, peer: PeerId, compact: CompactBlock, ctx: &mut Context<Self>) {
+        let hash = compact.header.hash();
+        let id = ItemId::new(ItemKind::Block, hash);
+        if self.sm.has_seen(&id) || self.store.block(&hash).is_some() {
+            metrics::compact("known");
+            return self.feed(RelayInput::Received { peer, id }, ctx);
+        }
+        match compact.rebuild(|h| self.store.tx(h).map(|t| (*t).clone())) {
+            Ok(block) => {
+                metrics::compact("rebuilt");
+                // A wrong id list gives a body whose transfer root does not match the
+                // header: the body check before relay refuses it and penalises the sender.
+                self.store.put_block(hash, Arc::new(block));
+                self.feed(RelayInput::Received { peer, id }, ctx);
+            }
+            Err(missing) => {
+                metrics::compact("missed");
+                tracing::debug!(peer = peer.0, %hash, missing = missing.len(), "compact block lacks transfers");
+                self.feed(RelayInput::Announced { peer, id }, ctx);
+            }
+        }
     }
 
     fn import(&mut self, from: PeerId, block: Arc<Block>, ctx: &mut Context<Self>) {
@@ -449,6 +488,7 @@ impl GossipActor {
                     ctx,
                 );
             }
+            Message::CompactBlock(c) => self.on_compact(peer, *c, ctx),
             Message::BlockAnnounce(a) => {
                 let id = ItemId::new(ItemKind::Block, a.hash);
                 let work = Work(a.work);
@@ -491,10 +531,14 @@ impl GossipActor {
             Message::Tx(t) => self.on_transfers(peer, vec![*t], ctx),
             Message::Txs(t) => self.on_transfers(peer, t.transfers.into_vec(), ctx),
             Message::TxInv(inv) => {
-                let inputs = inv.ids.into_vec().into_iter().map(|h| RelayInput::Announced {
-                    peer,
-                    id: ItemId::new(ItemKind::Tx, h),
-                });
+                let inputs = inv
+                    .ids
+                    .into_vec()
+                    .into_iter()
+                    .map(|h| RelayInput::Announced {
+                        peer,
+                        id: ItemId::new(ItemKind::Tx, h),
+                    });
                 self.feed_all(inputs, ctx);
             }
             Message::GetTxs(get) => {
@@ -616,7 +660,7 @@ impl GossipActor {
 
     fn on_new_tip(&mut self, id: ItemId, block: Block, ctx: &mut Context<Self>) {
         let own = self.miner.is_some_and(|m| m == block.header.miner);
-        let bytes = u32::try_from(spacetime::encode(&block).len()).unwrap_or(u32::MAX);
+        let bytes = self.push_bytes(&block);
         self.store.put_block(id.hash, Arc::new(block));
         let input = if own {
             RelayInput::Local {
