@@ -7,8 +7,8 @@ use spacetime::block::{HEADER_VERSION, ProofOfSpace, UnsignedHeader};
 use spacetime::bytes::to_hex;
 use spacetime::tx::{ChainId, CoinbaseOutput, UnsignedTransfer};
 use spacetime::wire::{
-    BlockAnnounce, CompactBlock, GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, SendBlocks, TxIds, Txs,
-    capabilities,
+    BlockAnnounce, CompactBlock, GetBlocks, Hello, Message, NotFound, PROTOCOL_VERSION, SendBlocks,
+    TxIds, Txs, capabilities,
 };
 use spacetime::{
     Amount, BlockHeader, BoundedBytes, BoundedString, BoundedVec, Coinbase, Genesis, Hash,
