@@ -465,7 +465,16 @@ pub async fn start(
             .then(|| p2p::Bandwidth::new(options.bandwidth, seams.clock.clone())),
         ..NetworkConfig::default()
     };
-    let network = p2p::start(config, key, network_id, tip, seams).await?;
+    let network = match p2p::start(config, key, network_id, tip, seams).await {
+        Ok(network) => network,
+        Err(e) => {
+            // The actors already running stop before the runtime goes: dropped unstopped,
+            // they would start their timers outside it.
+            server.stop().await;
+            core.stop().await;
+            return Err(e.into());
+        }
+    };
     let chain_addr = &core.chain.addr;
     let sync = sync_ctx.run(SyncActor::new(
         options.sync.clone(),
@@ -535,6 +544,20 @@ pub struct NodeCore {
     pub emission: actix::Addr<EmissionActor>,
     /// MinerLoop and ScannerPool, when mining.
     pub mining: Option<(actix::Addr<MinerLoop>, actix::Addr<ScannerPool>)>,
+}
+
+impl NodeCore {
+    /// Stops the core actors in the order [`RunningNode::stop`] does.
+    pub async fn stop(self) {
+        if let Some((miner, scanner)) = self.mining {
+            let _ = miner.send(Stop).await;
+            let _ = scanner.send(CancelScan).await;
+            let _ = scanner.send(Stop).await;
+        }
+        let _ = self.mempool.send(Stop).await;
+        let _ = self.emission.send(Stop).await;
+        self.chain.stop().await;
+    }
 }
 
 /// Starts the node's actors apart from the network on the current actix system (part of

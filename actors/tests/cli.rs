@@ -240,3 +240,22 @@ fn emission_table_and_svg() {
         "nope.toml",
     );
 }
+
+#[test]
+fn node_with_a_taken_listen_port_exits_with_one_error_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let o = spacetime(&[
+        "node",
+        "--dev",
+        "--no-mine",
+        "--data-dir",
+        path_str(&data),
+        "--listen",
+        &addr,
+    ]);
+    // The actors already started stop first: no panic from the runtime going away.
+    assert_one_line_error(&o, "cannot listen on");
+}

@@ -142,8 +142,10 @@ struct TipWatch {
     in_flight: bool,
     /// The tip changed since the last query.
     dirty: bool,
-    /// No query before this time (ms): the last synced tip was just announced.
+    /// No synced tip is announced before this time (ms): the last one was just announced.
     next_ms: u64,
+    /// A synced tip waiting for its announcement until `next_ms`.
+    deferred: Option<Hash>,
 }
 
 /// The relay id of a challenge, proof or acceptance: the hash of its encoding.
@@ -618,8 +620,7 @@ impl GossipActor {
     /// Reads the tip after a chain event (one query at a time). A new tip this node did not
     /// relay is announced, or pushed like a relayed block when this node mined it.
     fn refresh_tip(&mut self, ctx: &mut Context<Self>) {
-        if self.tip.in_flight || !self.tip.dirty || self.clock.now_ms() < self.tip.next_ms {
-            // The tick comes back for a deferred one.
+        if self.tip.in_flight || !self.tip.dirty {
             return;
         }
         self.tip.in_flight = true;
@@ -662,14 +663,21 @@ impl GossipActor {
         let own = self.miner.is_some_and(|m| m == block.header.miner);
         let bytes = self.push_bytes(&block);
         self.store.put_block(id.hash, Arc::new(block));
+        let now = self.clock.now_ms();
         let input = if own {
+            // Pushed at once, whatever was announced just before: it is the newer tip.
+            self.tip.deferred = None;
             RelayInput::Local {
                 id,
                 bytes,
                 again: false,
             }
+        } else if now < self.tip.next_ms {
+            // The tick announces it (or a newer synced tip) once the interval has passed.
+            self.tip.deferred = Some(id.hash);
+            return;
         } else {
-            self.tip.next_ms = self.clock.now_ms() + SYNCED_TIP_ANNOUNCE_MS;
+            self.tip.next_ms = now + SYNCED_TIP_ANNOUNCE_MS;
             RelayInput::NewTip { hash: id.hash }
         };
         self.feed(input, ctx);
@@ -677,6 +685,14 @@ impl GossipActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         self.refresh_tip(ctx);
+        let now = self.clock.now_ms();
+        if now >= self.tip.next_ms
+            && let Some(hash) = self.tip.deferred.take()
+            && self.tip.hash == Some(hash)
+        {
+            self.tip.next_ms = now + SYNCED_TIP_ANNOUNCE_MS;
+            self.feed(RelayInput::NewTip { hash }, ctx);
+        }
         self.feed(RelayInput::Tick, ctx);
         metrics::export(self.sm.counters(), self.sm.queued(), self.sm.peer_count());
     }
