@@ -230,6 +230,15 @@ fn a_peer_relaying_a_block_with_a_bad_body_is_cut_off() {
 }
 
 #[test]
+fn a_peer_sending_a_compact_block_that_rebuilds_wrong_is_cut_off() {
+    cut_off(
+        Flood::BadCompact,
+        Duration::from_millis(500),
+        "invalid_block",
+    );
+}
+
+#[test]
 fn a_peer_announcing_faster_than_its_limit_is_cut_off() {
     cut_off(
         Flood::Announcements,

@@ -78,6 +78,9 @@ pub enum Flood {
     /// Its tip with a body that does not match the header (see [`bad_body`]): passes the cheap
     /// checks, is relayed, and fails full validation.
     BadBody,
+    /// A `CompactBlock` of its tip whose coinbase does not match the header (see [`bad_body`]):
+    /// the rebuilt body fails the body check before relay.
+    BadCompact,
     /// A `TxInv` of one new random id each time: items faster than the message's rate limit.
     Announcements,
     /// A `Txs` of one new transfer with a bad signature each time, claimed to spend from the

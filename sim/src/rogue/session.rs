@@ -281,6 +281,9 @@ fn flood_message(rogue: &Rogue, what: Flood, n: u64, rng: &mut NodeRng) -> Optio
             Message::BlockProposal(Box::new(block))
         }
         Flood::BadBody => Message::BlockProposal(Box::new(super::bad_body(&tip()?))),
+        Flood::BadCompact => Message::CompactBlock(Box::new(spacetime::wire::CompactBlock::of(
+            &super::bad_body(&tip()?),
+        ))),
         Flood::Announcements => Message::TxInv(TxIds {
             ids: BoundedVec::try_from_vec(vec![Hash(rng.bytes32())]).ok()?,
         }),
