@@ -43,7 +43,10 @@ const SMOKE: Size = Size {
     per_sender: 10,
 };
 
-fn block_modes() -> Vec<(&'static str, RelayConfig)> {
+/// Transfers per second of the loaded rows.
+const LOAD_TPS: u32 = 200;
+
+fn block_modes() -> Vec<(&'static str, RelayConfig, u32)> {
     let mode = |blocks, k, compact_blocks| RelayConfig {
         blocks,
         high_bandwidth_peers: k,
@@ -51,30 +54,44 @@ fn block_modes() -> Vec<(&'static str, RelayConfig)> {
         ..RelayConfig::default()
     };
     vec![
-        ("push compact to all", mode(BlockRelay::Push, 0, true)),
-        ("push whole to all", mode(BlockRelay::Push, 0, false)),
+        ("push compact to all", mode(BlockRelay::Push, 0, true), 0),
+        ("push whole to all", mode(BlockRelay::Push, 0, false), 0),
         (
             "high-bandwidth k=3 compact",
             mode(BlockRelay::HighBandwidth, 3, true),
+            0,
         ),
         (
             "high-bandwidth k=1 compact",
             mode(BlockRelay::HighBandwidth, 1, true),
+            0,
         ),
         (
             "high-bandwidth k=1 whole",
             mode(BlockRelay::HighBandwidth, 1, false),
+            0,
         ),
-        ("announce to all", mode(BlockRelay::Announce, 0, false)),
+        ("announce to all", mode(BlockRelay::Announce, 0, false), 0),
+        (
+            "push compact, 200 tx/s",
+            mode(BlockRelay::Push, 0, true),
+            LOAD_TPS,
+        ),
+        (
+            "push whole, 200 tx/s",
+            mode(BlockRelay::Push, 0, false),
+            LOAD_TPS,
+        ),
     ]
 }
 
 fn blocks(size: &Size) -> Vec<(&'static str, RelayFigures, Duration)> {
     let mut rows = Vec::new();
-    for (name, relay) in block_modes() {
+    for (name, relay, load_tps) in block_modes() {
         let wall = Instant::now();
         let mut scenario = RelayScenario::new(21, size.block_nodes, size.block_virtual);
         scenario.relay = relay;
+        scenario.load_tps = load_tps;
         let (_, f) = scenario.run().expect("scenario runs");
         let wall = wall.elapsed();
         assert!(f.one_tip, "{name}: every node ends on one tip: {f:?}");
@@ -208,7 +225,7 @@ fn main() {
             size.block_virtual.as_secs()
         );
         println!(
-            "{:<30} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
+            "{:<30} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
             "mode",
             "height",
             "p50",
@@ -220,11 +237,12 @@ fn main() {
             "bodies",
             "compact",
             "KB/blk",
+            "missed",
             "wall s"
         );
         for (name, f, wall) in &rows {
             println!(
-                "{:<30} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.0} {:>8.0} {:>8.0} {:>7.2} {:>7.2} {:>7.2} {:>7.1}",
+                "{:<30} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.0} {:>8.0} {:>8.0} {:>7.2} {:>7.2} {:>7.2} {:>7.3} {:>7.1}",
                 name,
                 f.height,
                 f.ratio.p50,
@@ -236,6 +254,7 @@ fn main() {
                 f.bodies_per_block,
                 f.compact_per_block,
                 f.block_bytes_per_block / 1e3,
+                f.compact_missed,
                 wall.as_secs_f64()
             );
         }

@@ -36,7 +36,15 @@ pub struct RelayScenario {
     /// Blocks mined before this much time has passed (while sessions still open) are not
     /// measured.
     pub warmup: Duration,
+    /// Transfers per second submitted while mining, each batch of a tenth of a second at the
+    /// next node in turn, from senders premined in the scenario's own genesis (0: none).
+    pub load_tps: u32,
 }
+
+/// Premined senders of a loaded scenario.
+const LOAD_SENDERS: usize = 400;
+/// Transfers one sender has in flight at most (below the mempool's per-sender cap).
+const LOAD_PER_SENDER: u64 = 32;
 
 impl RelayScenario {
     /// The network: 50 ms +- 10 ms links, a random 8-regular graph, three miners.
@@ -51,13 +59,55 @@ impl RelayScenario {
             duration,
             relay: RelayConfig::default(),
             warmup: Duration::from_secs(3),
+            load_tps: 0,
         }
+    }
+
+    /// The genesis and the signed transfers of the load, in submission order.
+    fn load(&self) -> Result<(spacetime::Genesis, Vec<spacetime::Transfer>), SimError> {
+        use spacetime::{Amount, GenesisConfig, Keypair, NodeRng, PublicKey, UnsignedTransfer};
+        let keys: Vec<Keypair> = (0..LOAD_SENDERS)
+            .map(|i| Keypair::generate_with(&mut NodeRng::from_u64(0x10ad_0000 + i as u64)))
+            .collect();
+        let mut config = GenesisConfig::builtin("dev")?;
+        config.network.name = "relay-load".into();
+        config.premine = keys
+            .iter()
+            .map(|k| spacetime::genesis::Allocation {
+                address: k.public(),
+                amount: Amount(1_000_000_000),
+            })
+            .collect();
+        let genesis = spacetime::Genesis::new(config)?;
+        let secs = self.duration.as_secs().max(1);
+        let total = (u64::from(self.load_tps) * secs).min(LOAD_SENDERS as u64 * LOAD_PER_SENDER);
+        let transfers = (0..total)
+            .filter_map(|n| {
+                let key = &keys[(n % LOAD_SENDERS as u64) as usize];
+                UnsignedTransfer {
+                    from: key.public(),
+                    to: PublicKey([0x70; 32]),
+                    amount: Amount(1_000),
+                    fee: Amount(10),
+                    nonce: n / LOAD_SENDERS as u64,
+                    chain_id: genesis.chain_id,
+                }
+                .sign(key)
+                .ok()
+            })
+            .collect();
+        Ok((genesis, transfers))
     }
 
     /// Builds and starts the network, lets it mine for `duration`, stops mining and lets the
     /// last blocks settle; returns the simulation and what it measured.
     pub fn run(&self) -> Result<(Sim, RelayFigures), SimError> {
-        let mut sim = Sim::new(self.seed)?;
+        let (mut sim, load) = if self.load_tps > 0 {
+            let (genesis, transfers) = self.load()?;
+            (Sim::with_genesis(self.seed, genesis)?, transfers)
+        } else {
+            (Sim::new(self.seed)?, Vec::new())
+        };
         sim.net()
             .set_default_params(LinkParams::with_latency(self.latency).jitter(self.jitter));
         // The graph is the one measured against: each node keeps as many outbound
@@ -74,7 +124,29 @@ impl RelayScenario {
         }
         sim.connect_edges(&edges)?;
         sim.start_all()?;
-        sim.run_for(self.duration);
+        if load.is_empty() {
+            sim.run_for(self.duration);
+        } else {
+            let step = Duration::from_millis(100);
+            let per_step = (self.load_tps as usize / 10).max(1);
+            let mut batches = load.chunks(per_step);
+            let mut elapsed = Duration::ZERO;
+            let mut at = 0;
+            while elapsed < self.duration {
+                if let (Some(batch), Some(pool)) = (
+                    batches.next(),
+                    sim.node(at % self.nodes).map(|n| n.mempool.clone()),
+                ) {
+                    // Refusals (a full pool) are the load's, not the relay's, to count.
+                    let _ = sim.block_on(
+                        pool.send(spacetime_actors::mempool::SubmitTransfers(batch.to_vec())),
+                    );
+                }
+                at += 1;
+                sim.run_for(step);
+                elapsed += step;
+            }
+        }
         for i in 0..self.miners {
             if let Some((miner, _)) = sim.node(i).and_then(|n| n.mining.clone()) {
                 let _ = sim.block_on(miner.send(Stop));
@@ -136,6 +208,7 @@ impl RelayScenario {
         let mut per_main = Vec::new();
         let mut compact_node = Vec::new();
         let mut bytes_node = Vec::new();
+        let (mut rebuilt, mut missed) = (0u64, 0u64);
         for &i in &nodes {
             let m = sim.metrics(i)?;
             let count = |kind: &str| {
@@ -159,6 +232,17 @@ impl RelayScenario {
                     .unwrap_or(0)
             };
             let block_bytes = bytes("block_proposal") + bytes("block") + bytes("compact_block");
+            let compact_result = |r: &str| {
+                m.labelled
+                    .get(&format!(
+                        "{}{{result={r}}}",
+                        spacetime_actors::relay::metrics::COMPACT
+                    ))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            rebuilt += compact_result("rebuilt");
+            missed += compact_result("missed");
             let imported = |status: &str| {
                 m.labelled
                     .get(&format!(
@@ -203,6 +287,7 @@ impl RelayScenario {
             bodies_per_block_max: per_node.iter().copied().fold(0.0, f64::max),
             bodies_per_main_block: per_main.iter().sum::<f64>() / per_main.len().max(1) as f64,
             block_bytes_per_block: bytes_node.iter().sum::<f64>() / bytes_node.len().max(1) as f64,
+            compact_missed: missed as f64 / (rebuilt + missed).max(1) as f64,
             compact_per_block: compact_node.iter().sum::<f64>() / compact_node.len().max(1) as f64,
             mean_degree: degree,
         })
@@ -267,6 +352,8 @@ pub struct RelayFigures {
     /// Bytes of block messages (whole and compact) received per distinct block a node took
     /// from elsewhere, mean over nodes.
     pub block_bytes_per_block: f64,
+    /// Share of new compact blocks that lacked a transfer (the whole block was fetched).
+    pub compact_missed: f64,
     /// Mean number of connections per node at the end.
     pub mean_degree: f64,
 }

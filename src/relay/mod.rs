@@ -958,6 +958,7 @@ impl RelayState {
         let txs = self.config.txs;
         let limit = Self::batch_limit(txs);
         let batch_ms = self.config.tx_batch_ms;
+        let compact = self.config.compact_blocks;
         for &peer in ids[start..].iter().chain(&ids[..start]) {
             let Some(p) = self.peers.get_mut(&peer) else {
                 continue;
@@ -1002,6 +1003,23 @@ impl RelayState {
                 ) {
                     break;
                 }
+                if compact && next.id.kind == ItemKind::Block && next.delivery == Delivery::Push {
+                    // The transfers waiting for their batch go first, so the peer holds the
+                    // transfers of the block it rebuilds from the compact push that follows
+                    // (the link keeps the order). One batch at most, and only if the rates
+                    // allow: a backlog of transfers never holds a block back.
+                    if p.queue.class_len(Class::Low) > 0 {
+                        Self::send_batch(
+                            &mut self.counters,
+                            &mut self.throttle,
+                            p,
+                            peer,
+                            now_ms,
+                            txs,
+                            out,
+                        );
+                    }
+                }
                 p.queue.pop();
                 match next.delivery {
                     Delivery::Push => self.counters.pushed[next.id.kind.index()] += 1,
@@ -1028,8 +1046,8 @@ impl RelayState {
         }
     }
 
-    /// Sends the oldest of `p`'s queued transfers (its queue holds nothing else), as many as
-    /// a message takes, as one batch if the rates allow; returns whether it went.
+    /// Sends the oldest of `p`'s queued transfers, as many as a message takes, as one batch if
+    /// the rates allow; returns whether it went.
     fn send_batch(
         counters: &mut RelayCounters,
         global: &mut Option<ByteThrottle>,
@@ -1048,7 +1066,7 @@ impl RelayState {
         if !Self::allow(global, &mut p.throttle, now_ms, bytes) {
             return false;
         }
-        let ids: Vec<Hash> = std::iter::from_fn(|| p.queue.pop())
+        let ids: Vec<Hash> = std::iter::from_fn(|| p.queue.pop_class(Class::Low))
             .take(limit)
             .map(|q| q.id.hash)
             .collect();

@@ -98,6 +98,13 @@ impl PeerQueue {
         Some(item)
     }
 
+    /// Takes the oldest item of `class`.
+    pub fn pop_class(&mut self, class: Class) -> Option<Queued> {
+        let item = self.classes[class as usize].pop_front()?;
+        self.forget(&item.id);
+        Some(item)
+    }
+
     /// Whether `id` is queued.
     pub fn contains(&self, id: &ItemId) -> bool {
         self.ids.contains_key(id)

@@ -851,6 +851,38 @@ fn local_transfers_are_batched_until_the_batch_is_old_enough() {
 }
 
 #[test]
+fn a_compact_block_push_sends_the_waiting_transfers_first() {
+    for compact in [true, false] {
+        let mut cfg = config(BlockRelay::Push, TxRelay::Push);
+        cfg.compact_blocks = compact;
+        let mut s = machine(cfg, &[A]);
+        for n in 0..3 {
+            assert!(tx_batches(&s.handle(1_000 + n, local(tx(n), 200))).is_empty());
+        }
+        let out = s.handle(1_010, local(block(1), 1_000));
+        let order: Vec<&str> = out
+            .iter()
+            .filter_map(|a| match a {
+                RelayAction::SendTxs { .. } => Some("txs"),
+                RelayAction::Send { .. } => Some("block"),
+                _ => None,
+            })
+            .collect();
+        if compact {
+            // The peer rebuilds the block from transfers that arrived just before it.
+            assert_eq!(order, vec!["txs", "block"], "{out:?}");
+            let all: Vec<Hash> = (0..3).map(|n| tx(n).hash).collect();
+            assert_eq!(tx_batches(&out), vec![(A, all, Delivery::Push)]);
+        } else {
+            // A whole block carries its transfers; theirs wait for the batch.
+            assert_eq!(order, vec!["block"], "{out:?}");
+            assert_eq!(tx_batches(&s.handle(1_100, RelayInput::Tick)).len(), 1);
+        }
+        assert_eq!(s.queued(), 0);
+    }
+}
+
+#[test]
 fn a_relayed_transfer_is_batched_for_the_others_only() {
     let mut s = machine(config(BlockRelay::Push, TxRelay::Push), &[A, B, C]);
     s.handle(0, received(A, tx(1)));
@@ -1012,6 +1044,8 @@ fn under_a_peer_rate_limit_blocks_go_before_proofs_before_transfers() {
     let mut cfg = config(BlockRelay::Push, TxRelay::Push);
     cfg.peer_upload_bytes_per_sec = 10_000; // 10 bytes per ms; the burst is 64 KiB.
     cfg.tx_batch_ms = 0;
+    // Whole blocks: a compact push takes the waiting transfers along first.
+    cfg.compact_blocks = false;
     let mut s = machine(cfg, &[A]);
     // The first item goes (the bucket was full) and leaves a debt of 200 KB - 64 KiB.
     let out = s.handle(0, local(item(ItemKind::Challenge, 0), BIG));
