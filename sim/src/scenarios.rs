@@ -41,6 +41,10 @@ pub struct RelayScenario {
     pub load_tps: u32,
 }
 
+/// Where a loaded scenario's transfers go (each moves [`LOAD_AMOUNT`]).
+const LOAD_RECIPIENT: spacetime::PublicKey = spacetime::PublicKey([0x70; 32]);
+/// What each transfer of the load moves.
+const LOAD_AMOUNT: u64 = 1_000;
 /// Premined senders of a loaded scenario.
 const LOAD_SENDERS: usize = 400;
 /// Transfers one sender has in flight at most (below the mempool's per-sender cap).
@@ -65,7 +69,7 @@ impl RelayScenario {
 
     /// The genesis and the signed transfers of the load, in submission order.
     fn load(&self) -> Result<(spacetime::Genesis, Vec<spacetime::Transfer>), SimError> {
-        use spacetime::{Amount, GenesisConfig, Keypair, NodeRng, PublicKey, UnsignedTransfer};
+        use spacetime::{Amount, GenesisConfig, Keypair, NodeRng, UnsignedTransfer};
         let keys: Vec<Keypair> = (0..LOAD_SENDERS)
             .map(|i| Keypair::generate_with(&mut NodeRng::from_u64(0x10ad_0000 + i as u64)))
             .collect();
@@ -86,8 +90,8 @@ impl RelayScenario {
                 let key = &keys[(n % LOAD_SENDERS as u64) as usize];
                 UnsignedTransfer {
                     from: key.public(),
-                    to: PublicKey([0x70; 32]),
-                    amount: Amount(1_000),
+                    to: LOAD_RECIPIENT,
+                    amount: Amount(LOAD_AMOUNT),
                     fee: Amount(10),
                     nonce: n / LOAD_SENDERS as u64,
                     chain_id: genesis.chain_id,
@@ -273,6 +277,15 @@ impl RelayScenario {
             }
         }
         let degree = graph.iter().map(Vec::len).sum::<usize>() as f64 / graph.len().max(1) as f64;
+        let transfers_mined = match sim.node(0).map(|n| n.chain.addr.clone()) {
+            Some(chain) => match sim
+                .block_on(chain.send(spacetime_actors::chain::GetAccount(LOAD_RECIPIENT)))
+            {
+                Ok(Ok(a)) => (a.mature.0 + a.immature.0) / LOAD_AMOUNT,
+                _ => 0,
+            },
+            None => 0,
+        };
         Ok(RelayFigures {
             height: chain.len() as u64,
             one_tip,
@@ -287,6 +300,7 @@ impl RelayScenario {
             bodies_per_block_max: per_node.iter().copied().fold(0.0, f64::max),
             bodies_per_main_block: per_main.iter().sum::<f64>() / per_main.len().max(1) as f64,
             block_bytes_per_block: bytes_node.iter().sum::<f64>() / bytes_node.len().max(1) as f64,
+            transfers_mined,
             compact_missed: missed as f64 / (rebuilt + missed).max(1) as f64,
             compact_per_block: compact_node.iter().sum::<f64>() / compact_node.len().max(1) as f64,
             mean_degree: degree,
@@ -352,6 +366,8 @@ pub struct RelayFigures {
     /// Bytes of block messages (whole and compact) received per distinct block a node took
     /// from elsewhere, mean over nodes.
     pub block_bytes_per_block: f64,
+    /// Transfers of the load on node 0's main chain.
+    pub transfers_mined: u64,
     /// Share of new compact blocks that lacked a transfer (the whole block was fetched).
     pub compact_missed: f64,
     /// Mean number of connections per node at the end.

@@ -43,6 +43,22 @@ fn hundred_nodes_three_miners_every_block_reaches_every_node() {
     assert!(f.ratio.p95 <= 1.5, "{f:?}");
 }
 
+#[test]
+fn under_a_transfer_load_compact_blocks_rebuild_from_the_pools() {
+    let mut scenario = RelayScenario::new(23, 10, Duration::from_secs(15));
+    scenario.load_tps = 100;
+    let (_, f) = scenario.run().expect("run");
+    eprintln!("10 nodes, 100 tx/s: {f:?}");
+    assert!(f.one_tip, "{f:?}");
+    assert_eq!(f.missing, 0, "{f:?}");
+    // Blocks carry the load (15 s at 100 tx/s, the last few seconds still pending) ...
+    assert!(f.transfers_mined >= 500, "{f:?}");
+    // ... and its transfers travel ahead of each block, so the pools rebuild (nearly) all.
+    assert!(f.compact_missed <= 0.05, "{f:?}");
+    assert!(f.bodies_per_block <= 1.5, "{f:?}");
+    assert!(f.ratio.p95 <= 1.5, "{f:?}");
+}
+
 /// A premine for `alice` on a dev network of its own.
 fn funded(alice: &Keypair) -> Genesis {
     let mut config = GenesisConfig::builtin("dev").expect("dev");
