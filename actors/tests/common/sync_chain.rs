@@ -265,49 +265,14 @@ impl NodeProc {
         listen: Option<SocketAddr>,
         peers: &[SocketAddr],
     ) -> Self {
-        let metrics = free_addr();
-        let stderr = data_dir.with_extension("log");
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&stderr)
-            .expect("node log file");
-        let mut cmd = Command::new(BIN);
-        cmd.arg("node")
-            .args(net.args())
-            .args(["--no-mine", "--status-interval", "1"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--metrics-addr")
-            .arg(metrics.to_string())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        match listen {
-            Some(a) => cmd.arg("--listen").arg(a.to_string()),
-            None => cmd.arg("--no-listen"),
-        };
-        for p in peers {
-            cmd.arg("--peer").arg(p.to_string());
-        }
-        let started = Instant::now();
-        let mut child = cmd.spawn().expect("spacetime node starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-            }
-        });
-        NodeProc {
-            child,
-            metrics,
+        Self::start_timed(
+            net,
+            data_dir,
             listen,
-            started,
-            lines,
-            stderr,
-            running: true,
-        }
+            peers,
+            &["--no-mine"],
+            &TimedLines::default(),
+        )
     }
 
     /// The process id.
