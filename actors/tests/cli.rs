@@ -259,3 +259,25 @@ fn node_with_a_taken_listen_port_exits_with_one_error_line() {
     // The actors already started stop first: no panic from the runtime going away.
     assert_one_line_error(&o, "cannot listen on");
 }
+
+#[test]
+fn chain_reads_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("mistyped");
+    for cmd in [
+        vec!["chain", "tip", "--dev", "--data-dir", path_str(&missing)],
+        vec!["chain", "supply", "--dev", "--data-dir", path_str(&missing)],
+        vec![
+            "chain",
+            "export",
+            "--dev",
+            "--data-dir",
+            path_str(&missing),
+            path_str(&dir.path().join("out.bin")),
+        ],
+    ] {
+        let o = spacetime(&cmd);
+        assert_one_line_error(&o, "no chain database at");
+        assert!(!missing.exists(), "{cmd:?} created {}", missing.display());
+    }
+}

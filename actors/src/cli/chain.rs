@@ -78,7 +78,14 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
+    /// Opens the chain of a data directory that already holds one: commands that only read
+    /// never create a directory or a database (a mistyped path is an error, not height 0).
     fn open(&self) -> Result<Chain, CliError> {
+        self.open_with(false)
+    }
+
+    /// Opens the chain, creating the directory and the database when `create` is set.
+    fn open_with(&self, create: bool) -> Result<Chain, CliError> {
         let genesis = if self.dev {
             Genesis::builtin("dev")?
         } else {
@@ -88,11 +95,18 @@ impl ChainArgs {
             Some(d) => d.clone(),
             None => super::node::default_data_dir(&genesis.config.network.name)?,
         };
-        std::fs::create_dir_all(&dir).map_err(|error| CliError::WriteFile {
-            path: dir.clone(),
-            error,
-        })?;
-        Ok(Chain::open(&dir.join(CHAIN_DB_FILE), genesis)?)
+        let path = dir.join(CHAIN_DB_FILE);
+        if !create {
+            if !path.is_file() {
+                return Err(CliError::NoChain { path });
+            }
+        } else {
+            std::fs::create_dir_all(&dir).map_err(|error| CliError::WriteFile {
+                path: dir.clone(),
+                error,
+            })?;
+        }
+        Ok(Chain::open(&path, genesis)?)
     }
 }
 
@@ -127,7 +141,7 @@ pub(super) fn run(cmd: ChainCommand, out: &mut dyn Write) -> Result<(), CliError
                 spacetime::encoding::encoded_len(&a.proof)
             )?;
         }
-        ChainCommand::Import { chain, file } => import(&mut chain.open()?, &file, out)?,
+        ChainCommand::Import { chain, file } => import(&mut chain.open_with(true)?, &file, out)?,
         ChainCommand::Export {
             chain,
             file,

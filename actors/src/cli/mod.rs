@@ -124,6 +124,15 @@ pub enum CliError {
     /// A block file could not be read.
     #[error(transparent)]
     BlockFile(#[from] crate::chain::blockfile::BlockFileError),
+    /// A command that only reads found no chain database where it looked.
+    #[error(
+        "no chain database at {}: check --data-dir and the network (a node creates it on first start; `chain import` creates it too)",
+        .path.display()
+    )]
+    NoChain {
+        /// The database file looked for.
+        path: PathBuf,
+    },
     /// No HOME directory to put the default data directory in.
     #[error("no HOME directory: pass --data-dir")]
     NoHome,

@@ -627,11 +627,36 @@ impl Handler<PenalizePeer> for PeerManagerActor {
     type Result = ();
     fn handle(&mut self, msg: PenalizePeer, ctx: &mut Context<Self>) {
         super::metrics::misbehaved(msg.what);
-        tracing::debug!(peer = msg.peer.0, what = ?msg.what, "penalised by sync");
-        if let Some(action) = self
-            .core
-            .on_misbehavior(msg.peer, msg.what, self.clock.now_ms())
-        {
+        self.penalize(msg.peer, msg.what, ctx);
+    }
+}
+
+impl PeerManagerActor {
+    /// Scores a peer's misbehaviour, logged at warn with its address and node id; a ban
+    /// ends the session with a `Disconnect` naming the reason.
+    pub(crate) fn penalize(
+        &mut self,
+        peer: PeerId,
+        what: spacetime::p2p::Misbehavior,
+        ctx: &mut Context<Self>,
+    ) {
+        let (addr, node) = self.handles.get(&peer).map_or((None, None), |h| {
+            (
+                Some(h.addr),
+                h.hello.as_ref().map(|hello| hello.node_id.to_string()),
+            )
+        });
+        let action = self.core.on_misbehavior(peer, what, self.clock.now_ms());
+        tracing::warn!(
+            peer = peer.0,
+            addr = ?addr,
+            node = node.as_deref().unwrap_or("-"),
+            ?what,
+            points = what.penalty(),
+            banned = action.is_some(),
+            "peer misbehaved"
+        );
+        if let Some(action) = action {
             super::metrics::banned();
             self.apply(action, ctx);
             self.persist_in_background();

@@ -19,14 +19,7 @@ impl Handler<SessionEvent> for PeerManagerActor {
                 reason,
                 self_connection,
             } => self.on_down(id, reason, self_connection),
-            SessionEvent::Misbehaved { id, what } => {
-                tracing::debug!(peer = id.0, ?what, "misbehaviour");
-                if let Some(action) = self.core.on_misbehavior(id, what, self.clock.now_ms()) {
-                    crate::p2p::metrics::banned();
-                    self.apply(action, ctx);
-                    self.persist_in_background();
-                }
-            }
+            SessionEvent::Misbehaved { id, what } => self.penalize(id, what, ctx),
             SessionEvent::Latency { id, rtt_ms } => {
                 crate::p2p::metrics::latency(rtt_ms);
                 self.core.on_latency(id, rtt_ms);
