@@ -141,6 +141,10 @@ pub struct NetworkSection {
     /// Most bytes per second written to all peers together (absent or 0: unlimited; else at
     /// least 65536).
     pub max_upload_bytes_per_sec: Option<u64>,
+    /// Addresses never banned: a misbehaving peer from one is only disconnected.
+    pub trusted: Vec<std::net::IpAddr>,
+    /// Trust every loopback address (absent: only with `--dev`).
+    pub trust_loopback: Option<bool>,
 }
 
 impl NetworkSection {

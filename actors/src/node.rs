@@ -73,6 +73,10 @@ pub struct NodeOptions {
     pub bandwidth: p2p::BandwidthLimits,
     /// How blocks, transfers, challenges and proofs are relayed.
     pub relay: spacetime::relay::RelayConfig,
+    /// Addresses never banned.
+    pub trusted: Vec<std::net::IpAddr>,
+    /// Loopback addresses are never banned (dev networks of several local nodes).
+    pub trust_loopback: bool,
 }
 
 impl NodeOptions {
@@ -94,6 +98,8 @@ impl NodeOptions {
             sync: SyncSettings::default(),
             bandwidth: p2p::BandwidthLimits::default(),
             relay: spacetime::relay::RelayConfig::default(),
+            trusted: Vec::new(),
+            trust_loopback: false,
         }
     }
 }
@@ -452,6 +458,8 @@ pub async fn start(
         peers: PeerManagerConfig {
             outbound: options.outbound,
             seeds: options.peers.clone(),
+            trusted: options.trusted.clone(),
+            trust_loopback: options.trust_loopback,
             ..Default::default()
         },
         data_dir: Some(options.data_dir.clone()),

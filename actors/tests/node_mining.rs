@@ -58,6 +58,8 @@ async fn node_mines_includes_transfers_and_restarts() {
         sync: Default::default(),
         bandwidth: Default::default(),
         relay: Default::default(),
+        trusted: Vec::new(),
+        trust_loopback: false,
     };
     let chain = Chain::open(&dir.path().join(CHAIN_DB_FILE), genesis.clone()).unwrap();
     let mut plots = options.plots.clone();

@@ -17,6 +17,7 @@ fn config(seeds: Vec<std::net::SocketAddr>) -> NetworkConfig {
             max_inbound: 64,
             max_inbound_per_ip: 64,
             seeds,
+            ..PeerManagerConfig::default()
         },
         timeouts: Timeouts {
             handshake: Duration::from_secs(3),

@@ -22,6 +22,7 @@ fn config(seeds: Vec<SocketAddr>, outbound: usize) -> NetworkConfig {
             max_inbound: 64,
             max_inbound_per_ip: 64,
             seeds,
+            ..PeerManagerConfig::default()
         },
         data_dir: None,
         timeouts: Timeouts {
@@ -156,6 +157,37 @@ async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
     assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
     // The honest peer's session is untouched.
     let counts = wait_for(&[a, honest], Duration::from_millis(10), |_| true).await;
+    assert_eq!(counts, vec![1, 1]);
+}
+
+#[actix_rt::test]
+async fn a_trusted_address_sending_garbage_is_disconnected_but_not_banned() {
+    let mut c = config(vec![], 8);
+    c.peers.trust_loopback = true;
+    let a = node(c, NET).await;
+    let mut session = rogue(&a).await;
+    session
+        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match session.recv().await {
+                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the rogue session was not ended");
+    let localhost = "127.0.0.1".parse().unwrap();
+    assert!(!a.manager.send(IsBanned(localhost)).await.unwrap());
+    // Another node of the operator's on the same address still gets in.
+    let honest = node(config(vec![a.listening.unwrap()], 8), NET).await;
+    let counts = wait_for(&[a, honest], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
     assert_eq!(counts, vec![1, 1]);
 }
 

@@ -25,6 +25,11 @@ pub struct PeerManagerConfig {
     pub max_inbound_per_ip: usize,
     /// Addresses dialled when the book has nothing better.
     pub seeds: Vec<SocketAddr>,
+    /// Addresses the operator trusts: a misbehaving peer from one is disconnected, never
+    /// banned (another node of the operator's must not lock the others out).
+    pub trusted: Vec<IpAddr>,
+    /// Trust every loopback address (the dev network's default: local nodes share 127.0.0.1).
+    pub trust_loopback: bool,
 }
 
 impl Default for PeerManagerConfig {
@@ -34,6 +39,8 @@ impl Default for PeerManagerConfig {
             max_inbound: 117,
             max_inbound_per_ip: 4,
             seeds: Vec::new(),
+            trusted: Vec::new(),
+            trust_loopback: false,
         }
     }
 }
@@ -327,7 +334,13 @@ impl PeerManager {
         self.peers.remove(&peer);
     }
 
-    /// A peer misbehaved; returns the disconnect to carry out if it is now banned.
+    /// Whether `ip` is trusted: never banned.
+    pub fn is_trusted(&self, ip: &IpAddr) -> bool {
+        (self.config.trust_loopback && ip.is_loopback()) || self.config.trusted.contains(ip)
+    }
+
+    /// A peer misbehaved; returns the disconnect to carry out if it is now over the ban
+    /// threshold. Its address is banned unless it is trusted.
     pub fn on_misbehavior(
         &mut self,
         peer: PeerId,
@@ -339,7 +352,9 @@ impl PeerManager {
             Verdict::Keep => None,
             Verdict::Ban { until_ms, reason } => {
                 let ip: IpAddr = state.addr.ip();
-                self.bans.ban(ip, until_ms);
+                if !self.is_trusted(&ip) {
+                    self.bans.ban(ip, until_ms);
+                }
                 self.peers.remove(&peer);
                 Some(Action::Disconnect(peer, reason))
             }

@@ -209,6 +209,8 @@ pub(super) fn run(args: NodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         sync: config.sync.settings(),
         relay: config.relay.settings(),
         bandwidth,
+        trust_loopback: config.network.trust_loopback.unwrap_or(args.dev),
+        trusted: config.network.trusted,
     };
     Ok(node::run(options, out)?)
 }

@@ -647,17 +647,21 @@ impl PeerManagerActor {
             )
         });
         let action = self.core.on_misbehavior(peer, what, self.clock.now_ms());
+        let trusted = addr.is_some_and(|a| self.core.is_trusted(&a.ip()));
         tracing::warn!(
             peer = peer.0,
             addr = ?addr,
             node = node.as_deref().unwrap_or("-"),
             ?what,
             points = what.penalty(),
-            banned = action.is_some(),
+            disconnected = action.is_some(),
+            banned = action.is_some() && !trusted,
             "peer misbehaved"
         );
         if let Some(action) = action {
-            super::metrics::banned();
+            if !trusted {
+                super::metrics::banned();
+            }
             self.apply(action, ctx);
             self.persist_in_background();
         }

@@ -124,6 +124,34 @@ fn inbound_limits_per_ip_and_bans() {
 }
 
 #[test]
+fn a_trusted_address_is_disconnected_never_banned() {
+    let mut m = manager(PeerManagerConfig {
+        trusted: vec![v4(10, 0, 0, 5, 0).ip()],
+        trust_loopback: true,
+        ..Default::default()
+    });
+    for addr in [v4(10, 0, 0, 5, 1), v4(127, 0, 0, 1, 2), v4(127, 0, 0, 9, 3)] {
+        let (id, _) = m.on_inbound(addr, 0).unwrap();
+        assert_eq!(
+            m.on_misbehavior(id, Misbehavior::MalformedMessage, 10),
+            Some(Action::Disconnect(id, DisconnectReason::ProtocolViolation)),
+            "{addr}"
+        );
+        assert!(!m.bans().is_banned(&addr.ip(), 20), "{addr}");
+        assert!(m.on_inbound(addr, 20).is_ok(), "{addr} comes back");
+    }
+    // Anyone else is banned as before.
+    let (id, _) = m.on_inbound(v4(10, 0, 0, 6, 1), 0).unwrap();
+    m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
+    assert!(m.bans().is_banned(&v4(10, 0, 0, 6, 0).ip(), 20));
+    // Loopback is trusted only when asked.
+    let mut m = manager(PeerManagerConfig::default());
+    let (id, _) = m.on_inbound(v4(127, 0, 0, 1, 2), 0).unwrap();
+    m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
+    assert!(m.bans().is_banned(&v4(127, 0, 0, 1, 0).ip(), 20));
+}
+
+#[test]
 fn full_inbound_evicts_from_the_most_represented_group() {
     let mut m = manager(PeerManagerConfig {
         max_inbound: 20,
