@@ -119,3 +119,55 @@ fn two_nodes_report_peers_traffic_and_latency() {
         matches!(find(m::LATENCY, None).as_slice(), [DebugValue::Histogram(h)] if !h.is_empty())
     );
 }
+
+#[test]
+fn refused_inbound_connections_are_counted_by_reason() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        actix_rt::System::new().block_on(async {
+            let net = Hash([3; 32]);
+            let tip = ChainTip {
+                height: 0,
+                hash: net,
+                work: [0; 32],
+            };
+            let mut c = config(vec![]);
+            c.peers.max_inbound_per_ip = 1;
+            let a = start(
+                c,
+                StaticKey::generate().unwrap(),
+                net,
+                tip,
+                &Seams::production().unwrap(),
+            )
+            .await
+            .unwrap();
+            let addr = a.listening.unwrap();
+            // The first holds the address's one slot while its handshake waits; the next two
+            // are refused.
+            let mut held = Vec::new();
+            for _ in 0..3 {
+                held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(held);
+        });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let refused: Vec<_> = snapshot
+        .iter()
+        .filter(|(k, _, _, _)| k.key().name() == m::INBOUND_REFUSED)
+        .filter(|(k, _, _, _)| {
+            k.key()
+                .labels()
+                .any(|l| l.key() == "reason" && l.value() == "ip_limit")
+        })
+        .map(|(_, _, _, v)| v)
+        .collect();
+    assert!(
+        matches!(refused.as_slice(), [DebugValue::Counter(2)]),
+        "{refused:?}"
+    );
+}

@@ -45,6 +45,28 @@ impl Default for PeerManagerConfig {
     }
 }
 
+/// Why an inbound connection was refused before its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundRefusal {
+    /// Its address is banned.
+    Banned,
+    /// Its address already holds `max_inbound_per_ip` inbound slots.
+    IpLimit,
+    /// Every inbound slot is taken and no peer may be evicted.
+    Full,
+}
+
+impl InboundRefusal {
+    /// The metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Banned => "banned",
+            Self::IpLimit => "ip_limit",
+            Self::Full => "full",
+        }
+    }
+}
+
 /// A connection's handle, assigned by the manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u64);
@@ -228,9 +250,9 @@ impl PeerManager {
         &mut self,
         addr: SocketAddr,
         now_ms: u64,
-    ) -> Result<(PeerId, Vec<Action>), DisconnectReason> {
+    ) -> Result<(PeerId, Vec<Action>), InboundRefusal> {
         if self.bans.is_banned(&addr.ip(), now_ms) {
-            return Err(DisconnectReason::Banned);
+            return Err(InboundRefusal::Banned);
         }
         let same_ip = self
             .peers
@@ -238,13 +260,13 @@ impl PeerManager {
             .filter(|p| p.direction == Direction::Inbound && p.addr.ip() == addr.ip())
             .count();
         if same_ip >= self.config.max_inbound_per_ip {
-            return Err(DisconnectReason::TooManyPeers);
+            return Err(InboundRefusal::IpLimit);
         }
         let mut actions = Vec::new();
         let (inbound, _) = self.counts();
         if inbound >= self.config.max_inbound {
             let Some(victim) = self.eviction_candidate() else {
-                return Err(DisconnectReason::TooManyPeers);
+                return Err(InboundRefusal::Full);
             };
             self.peers.remove(&victim);
             actions.push(Action::Disconnect(victim, DisconnectReason::TooManyPeers));

@@ -13,7 +13,9 @@ pub mod session;
 pub mod throttle;
 
 pub use addr_book::{AddrBook, AddrBookSnapshot, AddrInfo, BanList, NetGroup, Random};
-pub use manager::{Action, Direction, PeerId, PeerManager, PeerManagerConfig, PeerState};
+pub use manager::{
+    Action, Direction, InboundRefusal, PeerId, PeerManager, PeerManagerConfig, PeerState,
+};
 pub use rate_limit::{PeerRateLimiter, RateLimit, TokenBucket};
 pub use score::{BAN_THRESHOLD, Misbehavior, PeerScore, Verdict};
 pub use session::{

@@ -475,11 +475,16 @@ impl Handler<Inbound> for PeerManagerActor {
         match self.core.on_inbound(msg.addr, self.clock.now_ms()) {
             Ok((id, actions)) => {
                 for action in actions {
+                    // Each is the eviction of a less useful inbound peer to make room.
+                    super::metrics::evicted();
                     self.apply(action, ctx);
                 }
                 self.spawn_peer(id, msg.stream, msg.addr, Role::Responder, ctx);
             }
-            Err(reason) => tracing::debug!(addr = %msg.addr, ?reason, "inbound refused"),
+            Err(reason) => {
+                super::metrics::refused(reason);
+                tracing::debug!(addr = %msg.addr, ?reason, "inbound refused");
+            }
         }
     }
 }

@@ -17,6 +17,10 @@ pub const MESSAGES_SENT: &str = "spacetime_p2p_messages_sent_total";
 pub const MESSAGE_BYTES_RECEIVED: &str = "spacetime_p2p_message_received_bytes_total";
 /// Frame bytes sent, by message type.
 pub const MESSAGE_BYTES_SENT: &str = "spacetime_p2p_message_sent_bytes_total";
+/// Inbound connections refused before their handshake, by reason.
+pub const INBOUND_REFUSED: &str = "spacetime_p2p_inbound_refused_total";
+/// Inbound peers evicted to make room for a new one.
+pub const INBOUND_EVICTED: &str = "spacetime_p2p_inbound_evicted_total";
 /// Bytes read from peer sockets.
 pub const BYTES_RECEIVED: &str = "spacetime_p2p_received_bytes_total";
 /// Bytes written to peer sockets.
@@ -134,4 +138,14 @@ pub(crate) fn dropped() {
 /// A ping round trip.
 pub(crate) fn latency(rtt_ms: u64) {
     metrics::histogram!(LATENCY).record(rtt_ms as f64 / 1000.0);
+}
+
+/// An inbound connection was refused.
+pub(crate) fn refused(why: spacetime::p2p::InboundRefusal) {
+    metrics::counter!(INBOUND_REFUSED, "reason" => why.label()).increment(1);
+}
+
+/// An inbound peer was evicted for a newcomer.
+pub(crate) fn evicted() {
+    metrics::counter!(INBOUND_EVICTED).increment(1);
 }

@@ -102,7 +102,7 @@ fn inbound_limits_per_ip_and_bans() {
     assert!(m.on_inbound(v4(9, 9, 9, 9, 2), 0).is_ok());
     assert_eq!(
         m.on_inbound(v4(9, 9, 9, 9, 3), 0).unwrap_err(),
-        DisconnectReason::TooManyPeers
+        InboundRefusal::IpLimit
     );
     // Garbage from one of them: banned, disconnected, and refused on return.
     let (id, _) = m.on_inbound(v4(8, 8, 8, 8, 1), 0).unwrap();
@@ -113,7 +113,7 @@ fn inbound_limits_per_ip_and_bans() {
     );
     assert_eq!(
         m.on_inbound(v4(8, 8, 8, 8, 2), 20).unwrap_err(),
-        DisconnectReason::Banned
+        InboundRefusal::Banned
     );
     assert!(m.bans().is_banned(&v4(8, 8, 8, 8, 0).ip(), 20));
     // Bans expire.
@@ -149,6 +149,22 @@ fn a_trusted_address_is_disconnected_never_banned() {
     let (id, _) = m.on_inbound(v4(127, 0, 0, 1, 2), 0).unwrap();
     m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
     assert!(m.bans().is_banned(&v4(127, 0, 0, 1, 0).ip(), 20));
+}
+
+#[test]
+fn full_inbound_slots_with_every_peer_protected_refuse() {
+    let mut m = manager(PeerManagerConfig {
+        max_inbound: 2,
+        ..Default::default()
+    });
+    assert!(m.on_inbound(v4(1, 1, 1, 1, 1), 0).is_ok());
+    assert!(m.on_inbound(v4(2, 2, 2, 2, 1), 0).is_ok());
+    // Two peers: both among the protected (longest connected, fastest, ...).
+    assert_eq!(
+        m.on_inbound(v4(3, 3, 3, 3, 1), 0).unwrap_err(),
+        InboundRefusal::Full
+    );
+    assert_eq!(InboundRefusal::Full.label(), "full");
 }
 
 #[test]
