@@ -191,6 +191,75 @@ async fn a_trusted_address_sending_garbage_is_disconnected_but_not_banned() {
     assert_eq!(counts, vec![1, 1]);
 }
 
+#[actix_rt::test]
+async fn a_slowloris_from_200_addresses_keeps_no_honest_peer_out() {
+    let mut c = config(vec![], 8);
+    c.peers.max_inbound = 117;
+    c.peers.max_inbound_per_ip = 4;
+    let a = node(c, NET).await;
+    let target = a.listening.unwrap();
+    let first = node(config(vec![target], 8), NET).await;
+    wait_for(&[a.clone(), first.clone()], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    // The established session, by the address (source port) it came from.
+    let session_of_first = |peers: Vec<spacetime_actors::p2p::PeerSummary>| {
+        peers
+            .into_iter()
+            .find(|p| p.node_id == Some(first.node_id))
+            .map(|p| p.addr)
+    };
+    let before = session_of_first(a.manager.send(GetPeers).await.unwrap());
+    assert!(before.is_some());
+    // 127.0.0.2 ... 127.0.0.201 open connections that never send a byte, then keep opening
+    // new ones (one every 5 ms, the reconnect flood) while an honest node tries to connect.
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let on = flooding.clone();
+    let flood = tokio::spawn(async move {
+        let mut held = std::collections::VecDeque::new();
+        let mut opened = 0u32;
+        while on.load(std::sync::atomic::Ordering::Relaxed) {
+            let src = std::net::Ipv4Addr::new(127, 0, 0, 2 + (opened % 200) as u8);
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            if socket.bind(SocketAddr::new(src.into(), 0)).is_ok()
+                && let Ok(stream) = socket.connect(target).await
+            {
+                held.push_back(stream);
+                if held.len() > 250 {
+                    held.pop_front();
+                }
+            }
+            opened += 1;
+            if opened > 200 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        opened
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let begun = Instant::now();
+    let honest = node(config(vec![target], 8), NET).await;
+    let counts = wait_for(
+        std::slice::from_ref(&honest),
+        Duration::from_secs(10),
+        |c| c[0] == 1,
+    )
+    .await;
+    let took = begun.elapsed();
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let opened = flood.await.unwrap();
+    eprintln!("{opened} flood connections; the honest peer got a session in {took:?}");
+    assert_eq!(counts, vec![1], "no session within 10 s");
+    assert!(opened > 250, "the flood ran: {opened}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The session established before the flood was never dropped (a reconnection would
+    // come from another source port).
+    let after = session_of_first(a.manager.send(GetPeers).await.unwrap());
+    assert_eq!(before, after);
+    drop(honest);
+}
+
 /// A client that completes the handshake and Hello with `node`, outside the node's code path.
 async fn rogue(node: &Network) -> spacetime_actors::net::Session {
     let key = StaticKey::generate().unwrap();

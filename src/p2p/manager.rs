@@ -19,8 +19,11 @@ pub const MAX_OUTBOUND_LIMIT: usize = 32;
 pub struct PeerManagerConfig {
     /// Outbound connections to keep (default 8, at most 32).
     pub outbound: usize,
-    /// Most inbound connections.
+    /// Most inbound sessions (whose Hello was accepted).
     pub max_inbound: usize,
+    /// Most inbound connections still in their handshake; they hold no session slot, and a
+    /// newcomer beyond this many evicts one of them, so a slowloris cannot keep peers out.
+    pub max_handshaking: usize,
     /// Most inbound connections from one IP address.
     pub max_inbound_per_ip: usize,
     /// Addresses dialled when the book has nothing better.
@@ -37,6 +40,7 @@ impl Default for PeerManagerConfig {
         Self {
             outbound: 8,
             max_inbound: 117,
+            max_handshaking: 16,
             max_inbound_per_ip: 4,
             seeds: Vec::new(),
             trusted: Vec::new(),
@@ -244,8 +248,9 @@ impl PeerManager {
         id
     }
 
-    /// A peer connected to us. Refuses banned IPs and IPs over their limit; when inbound slots
-    /// are full, evicts the least useful inbound peer to make room, or refuses.
+    /// A peer connected to us. Refuses banned IPs and IPs over their limit; when the handshake
+    /// pool is full, evicts one handshake to make room. Session slots are taken only once the
+    /// Hello is accepted ([`PeerManager::admit_inbound`]).
     pub fn on_inbound(
         &mut self,
         addr: SocketAddr,
@@ -263,9 +268,9 @@ impl PeerManager {
             return Err(InboundRefusal::IpLimit);
         }
         let mut actions = Vec::new();
-        let (inbound, _) = self.counts();
-        if inbound >= self.config.max_inbound {
-            let Some(victim) = self.eviction_candidate() else {
+        let handshaking = self.handshaking();
+        if handshaking >= self.config.max_handshaking {
+            let Some(victim) = self.handshake_to_evict() else {
                 return Err(InboundRefusal::Full);
             };
             self.peers.remove(&victim);
@@ -277,15 +282,86 @@ impl PeerManager {
         Ok((id, actions))
     }
 
+    /// Inbound connections still in their handshake.
+    pub fn handshaking(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| p.direction == Direction::Inbound && p.node_id.is_none())
+            .count()
+    }
+
+    /// The handshake to drop for a newcomer: the oldest of the address group with the most
+    /// handshakes in flight (a flood from one range loses its own first).
+    fn handshake_to_evict(&self) -> Option<PeerId> {
+        let mut per_group: BTreeMap<NetGroup, Vec<(PeerId, &PeerState)>> = BTreeMap::new();
+        for (id, p) in &self.peers {
+            if p.direction == Direction::Inbound && p.node_id.is_none() {
+                per_group
+                    .entry(Self::eviction_group(&p.addr))
+                    .or_default()
+                    .push((*id, p));
+            }
+        }
+        let biggest = per_group.values().max_by_key(|v| v.len())?;
+        biggest
+            .iter()
+            .min_by_key(|(id, p)| (p.connected_ms, id.0))
+            .map(|(id, _)| *id)
+    }
+
+    /// An address's group for eviction: local addresses group by IP, so one host's many ports
+    /// count as one.
+    fn eviction_group(addr: &SocketAddr) -> NetGroup {
+        match NetGroup::of(addr) {
+            NetGroup::Local(a) => NetGroup::Local(SocketAddr::new(a.ip(), 0)),
+            g => g,
+        }
+    }
+
+    /// An inbound peer's Hello was accepted: it takes a session slot. When they are full, a
+    /// less useful inbound session makes room (returned, to be disconnected), or, when every
+    /// one is protected, the newcomer is refused.
+    pub fn admit_inbound(&mut self, peer: PeerId) -> Result<Option<PeerId>, DisconnectReason> {
+        if self
+            .peers
+            .get(&peer)
+            .is_none_or(|p| p.direction != Direction::Inbound)
+        {
+            return Ok(None);
+        }
+        let established = self
+            .peers
+            .iter()
+            .filter(|(id, p)| {
+                **id != peer && p.direction == Direction::Inbound && p.node_id.is_some()
+            })
+            .count();
+        if established < self.config.max_inbound {
+            return Ok(None);
+        }
+        match self.eviction_candidate(peer) {
+            Some(victim) => {
+                self.peers.remove(&victim);
+                Ok(Some(victim))
+            }
+            None => {
+                self.peers.remove(&peer);
+                Err(DisconnectReason::TooManyPeers)
+            }
+        }
+    }
+
     /// The inbound peer to evict, if any may be: peers that recently gave us blocks, the
     /// fastest, and the longest connected are protected; among the rest, the youngest
     /// connection from the most represented network group goes (an attacker with one range
     /// cannot push out a diverse set).
-    fn eviction_candidate(&self) -> Option<PeerId> {
+    fn eviction_candidate(&self, newcomer: PeerId) -> Option<PeerId> {
         let mut candidates: Vec<(PeerId, &PeerState)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.direction == Direction::Inbound)
+            .filter(|(id, p)| {
+                **id != newcomer && p.direction == Direction::Inbound && p.node_id.is_some()
+            })
             .map(|(id, p)| (*id, p))
             .collect();
         let protect = |candidates: &mut Vec<(PeerId, &PeerState)>,
@@ -303,12 +379,10 @@ impl PeerManager {
         protect(&mut candidates, 4, &|p| u64::MAX - p.connected_ms);
         let mut per_group: BTreeMap<NetGroup, Vec<(PeerId, &PeerState)>> = BTreeMap::new();
         for (id, p) in candidates {
-            let group = match NetGroup::of(&p.addr) {
-                // Local addresses group by IP here, so one host's many ports count as one.
-                NetGroup::Local(a) => NetGroup::Local(SocketAddr::new(a.ip(), 0)),
-                g => g,
-            };
-            per_group.entry(group).or_default().push((id, p));
+            per_group
+                .entry(Self::eviction_group(&p.addr))
+                .or_default()
+                .push((id, p));
         }
         let biggest = per_group.values().max_by_key(|v| v.len())?;
         biggest

@@ -42,7 +42,9 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            handshake: Duration::from_secs(10),
+            // Noise XX and Hello take about two round trips: seconds even across the world,
+            // and a connection that sits in the handshake pool longer is not an honest one.
+            handshake: Duration::from_secs(5),
             ping_interval: Duration::from_secs(30),
             idle: Duration::from_secs(120),
         }
@@ -81,11 +83,31 @@ pub(crate) struct PeerTask {
 }
 
 /// Runs a session to its end, then tells the manager.
-pub(crate) async fn run(task: PeerTask, stream: BoxStream, outgoing: mpsc::Receiver<Outgoing>) {
+pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::Receiver<Outgoing>) {
     let events = task.events.clone();
     let id = task.id;
-    let (reason, self_connection) = match open(&task, stream).await {
-        Ok((session, theirs)) => (serve(task, session, theirs, outgoing).await, false),
+    // The manager may end a connection still in its handshake (evicted from the handshake
+    // pool); messages queued meanwhile are sent once the session is open.
+    let mut early = Vec::new();
+    let opened = {
+        let open = open(&task, stream);
+        tokio::pin!(open);
+        loop {
+            tokio::select! {
+                biased;
+                opened = &mut open => break opened,
+                command = outgoing.recv() => match command {
+                    Some(Outgoing::Send(m)) => early.push(*m),
+                    Some(Outgoing::Disconnect(reason)) => {
+                        break Err((format!("closed during the handshake: {reason:?}"), false));
+                    }
+                    None => break Err(("closed during the handshake".into(), false)),
+                },
+            }
+        }
+    };
+    let (reason, self_connection) = match opened {
+        Ok((session, theirs)) => (serve(task, session, theirs, outgoing, early).await, false),
         Err(ended) => ended,
     };
     // The session is over; the manager must hear of it even if its mailbox is busy.
@@ -134,6 +156,7 @@ async fn serve(
     mut session: Session,
     theirs: Hello,
     mut outgoing: mpsc::Receiver<Outgoing>,
+    early: Vec<Message>,
 ) -> String {
     let PeerTask {
         id,
@@ -158,6 +181,9 @@ async fn serve(
         return "manager busy".into();
     }
     let mut rules = PeerSession::new(clock.now_ms(), timeouts.session(), id.0);
+    for m in early {
+        rules.send(m);
+    }
     let write_bound = Duration::from_millis(rules.config().idle_ms);
     let mut reported = session.traffic();
     let timer = tokio::time::sleep_until(deadline(&rules, clock.as_ref()));

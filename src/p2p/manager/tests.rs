@@ -151,20 +151,73 @@ fn a_trusted_address_is_disconnected_never_banned() {
     assert!(m.bans().is_banned(&v4(127, 0, 0, 1, 0).ip(), 20));
 }
 
+/// An inbound connection from `addr` at `t` whose Hello was accepted and admitted.
+fn established(m: &mut PeerManager, addr: SocketAddr, t: u64) -> (PeerId, Option<PeerId>) {
+    let (id, actions) = m.on_inbound(addr, t).unwrap();
+    assert!(actions.is_empty(), "{actions:?}");
+    let node = crate::hash::hash(b"test-node", &addr.to_string().into_bytes());
+    m.on_hello(id, node, 0, 0, t).unwrap();
+    (id, m.admit_inbound(id).unwrap())
+}
+
 #[test]
 fn full_inbound_slots_with_every_peer_protected_refuse() {
     let mut m = manager(PeerManagerConfig {
         max_inbound: 2,
         ..Default::default()
     });
-    assert!(m.on_inbound(v4(1, 1, 1, 1, 1), 0).is_ok());
-    assert!(m.on_inbound(v4(2, 2, 2, 2, 1), 0).is_ok());
-    // Two peers: both among the protected (longest connected, fastest, ...).
+    established(&mut m, v4(1, 1, 1, 1, 1), 0);
+    established(&mut m, v4(2, 2, 2, 2, 1), 0);
+    // Two sessions: both among the protected (longest connected, fastest, ...). The third
+    // may handshake, but is refused a session.
+    let (id, _) = m.on_inbound(v4(3, 3, 3, 3, 1), 0).unwrap();
+    m.on_hello(id, Hash([3; 32]), 0, 0, 0).unwrap();
+    assert_eq!(m.admit_inbound(id), Err(DisconnectReason::TooManyPeers));
+    assert!(!m.peers.contains_key(&id));
+    assert_eq!(m.counts().0, 2);
+}
+
+#[test]
+fn handshakes_have_their_own_pool_and_never_take_session_slots() {
+    let mut m = manager(PeerManagerConfig {
+        max_inbound: 4,
+        max_handshaking: 3,
+        max_inbound_per_ip: 100,
+        ..Default::default()
+    });
+    let sessions: Vec<PeerId> = (0..4u8)
+        .map(|i| established(&mut m, v4(10 + i, 1, 1, 1, 1), u64::from(i)).0)
+        .collect();
+    // A slowloris from one range fills the handshake pool: no session is touched.
+    let mut stalled = Vec::new();
+    for i in 0..3u8 {
+        let (id, actions) = m
+            .on_inbound(v4(66, 6, i, 1, 1), 100 + u64::from(i))
+            .unwrap();
+        assert!(actions.is_empty());
+        stalled.push(id);
+    }
+    assert_eq!(m.handshaking(), 3);
+    // More of it evicts its own oldest handshake, never a session.
+    let (_, actions) = m.on_inbound(v4(66, 6, 9, 1, 1), 200).unwrap();
     assert_eq!(
-        m.on_inbound(v4(3, 3, 3, 3, 1), 0).unwrap_err(),
-        InboundRefusal::Full
+        actions,
+        vec![Action::Disconnect(
+            stalled[0],
+            DisconnectReason::TooManyPeers
+        )]
     );
-    assert_eq!(InboundRefusal::Full.label(), "full");
+    // An honest newcomer from elsewhere also gets in by evicting an attacker's handshake.
+    let (honest, actions) = m.on_inbound(v4(200, 1, 1, 1, 1), 300).unwrap();
+    let [Action::Disconnect(victim, DisconnectReason::TooManyPeers)] = actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert!(stalled.contains(&victim));
+    for id in &sessions {
+        assert!(m.peers.contains_key(id), "a session was dropped");
+    }
+    assert!(m.peers.contains_key(&honest));
+    assert_eq!(m.handshaking(), 3);
 }
 
 #[test]
@@ -178,9 +231,7 @@ fn full_inbound_evicts_from_the_most_represented_group() {
     // rule that simply evicted the youngest would pick an honest one.
     let mut honest = Vec::new();
     for i in 0..8u8 {
-        let (id, _) = m
-            .on_inbound(v4(100 + i, 1, 1, 1, 1), 10_000 + u64::from(i))
-            .unwrap();
+        let (id, _) = established(&mut m, v4(100 + i, 1, 1, 1, 1), 10_000 + u64::from(i));
         if i < 4 {
             m.on_block_from(id, 1_000);
         }
@@ -189,17 +240,13 @@ fn full_inbound_evicts_from_the_most_represented_group() {
     // An attacker fills the rest from one /16.
     let mut attacker = Vec::new();
     for i in 0..12u8 {
-        let (id, _) = m
-            .on_inbound(v4(66, 6, i, 1, 1), 5_000 + u64::from(i))
-            .unwrap();
+        let (id, _) = established(&mut m, v4(66, 6, i, 1, 1), 5_000 + u64::from(i));
         attacker.push(id);
     }
     assert_eq!(m.counts().0, 20);
-    // A new honest peer arrives: an attacker connection makes room.
-    let (_, actions) = m.on_inbound(v4(200, 1, 1, 1, 1), 20_000).unwrap();
-    let [Action::Disconnect(victim, DisconnectReason::TooManyPeers)] = actions[..] else {
-        panic!("expected one eviction, got {actions:?}");
-    };
+    // A new honest peer completes its Hello: an attacker session makes room.
+    let (_, victim) = established(&mut m, v4(200, 1, 1, 1, 1), 20_000);
+    let victim = victim.expect("one eviction");
     assert!(attacker.contains(&victim), "evicted an honest peer");
     assert_eq!(m.counts().0, 20);
     for id in honest {

@@ -4,7 +4,7 @@
 use actix::{Context, Handler};
 use spacetime::BoundedVec;
 use spacetime::p2p::{Direction, PeerId};
-use spacetime::wire::{Hello, Message, PeerAddr, PeerList};
+use spacetime::wire::{DisconnectReason, Hello, Message, PeerAddr, PeerList};
 
 use super::{GOSSIP_MAX_AGE_MS, PeerManagerActor};
 use crate::p2p::events::{Outgoing, PeerEvent, SessionEvent};
@@ -37,14 +37,27 @@ impl PeerManagerActor {
     /// A session completed its handshake and Hello.
     fn on_up(&mut self, id: PeerId, hello: Hello) {
         let now = self.clock.now_ms();
-        match self.core.on_hello(
-            id,
-            hello.node_id,
-            hello.capabilities,
-            hello.listen_port,
-            now,
-        ) {
-            Ok(()) => {
+        let admitted = self
+            .core
+            .on_hello(
+                id,
+                hello.node_id,
+                hello.capabilities,
+                hello.listen_port,
+                now,
+            )
+            .and_then(|()| self.core.admit_inbound(id));
+        match admitted {
+            Ok(evicted) => {
+                if let Some(victim) = evicted {
+                    // A less useful inbound session makes room for this one.
+                    crate::p2p::metrics::evicted();
+                    if let Some(handle) = self.handles.get(&victim) {
+                        let _ = handle
+                            .tx
+                            .try_send(Outgoing::Disconnect(DisconnectReason::TooManyPeers));
+                    }
+                }
                 let Some(handle) = self.handles.get_mut(&id) else {
                     return;
                 };
