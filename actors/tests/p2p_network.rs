@@ -387,4 +387,6 @@ async fn bans_survive_a_restart() {
         again.manager.send(IsBanned(localhost)).await.unwrap(),
         "the ban was lost on restart"
     );
+    // The offence is remembered too, so a repeat after the ban is banned for longer.
+    assert!(dir.path().join("ban-history.dat").is_file());
 }

@@ -469,5 +469,75 @@ impl BanList {
     }
 }
 
+/// How long a ban lasts for an address's first, second and later offences: a first offence
+/// (an honest node with a bug, an operator's mistake) costs minutes, a repeat a day.
+pub const BAN_STEPS_MS: [u64; 3] = [10 * 60 * 1000, 2 * 60 * 60 * 1000, 24 * 60 * 60 * 1000];
+/// An address whose last ban began this long ago starts over at the first step.
+pub const STRIKE_MEMORY_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// An address's ban history: how many bans in a row, the last when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Strikes {
+    /// Bans so far (at most the number of steps).
+    pub count: u8,
+    /// When the last one began, ms since the Unix epoch.
+    pub last_ms: u64,
+}
+
+/// The ban history of addresses, persisted beside the ban list so a ban's length follows the
+/// offender across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanHistory {
+    strikes: BTreeMap<IpAddr, Strikes>,
+}
+
+impl Canonical for BanHistory {
+    const NAME: &'static str = "ban history";
+    const MAX_ENCODED_LEN: usize = 3 + MAX_BANS * (1 + 16 + 1 + 10);
+}
+
+impl BanHistory {
+    /// Records a ban of `ip` beginning at `now_ms`; returns how long it lasts.
+    pub fn record(&mut self, ip: IpAddr, now_ms: u64) -> u64 {
+        let entry = self.strikes.entry(ip).or_insert(Strikes {
+            count: 0,
+            last_ms: now_ms,
+        });
+        if now_ms.saturating_sub(entry.last_ms) >= STRIKE_MEMORY_MS {
+            entry.count = 0;
+        }
+        entry.count = entry.count.saturating_add(1).min(BAN_STEPS_MS.len() as u8);
+        entry.last_ms = now_ms;
+        let step = BAN_STEPS_MS[usize::from(entry.count - 1)];
+        if self.strikes.len() > MAX_BANS
+            && let Some((&oldest, _)) = self.strikes.iter().min_by_key(|(_, s)| s.last_ms)
+        {
+            self.strikes.remove(&oldest);
+        }
+        step
+    }
+
+    /// Forgets addresses whose last ban is older than [`STRIKE_MEMORY_MS`].
+    pub fn prune(&mut self, now_ms: u64) {
+        self.strikes
+            .retain(|_, s| now_ms.saturating_sub(s.last_ms) < STRIKE_MEMORY_MS);
+    }
+
+    /// The history of `ip`.
+    pub fn of(&self, ip: &IpAddr) -> Option<Strikes> {
+        self.strikes.get(ip).copied()
+    }
+
+    /// Addresses remembered.
+    pub fn len(&self) -> usize {
+        self.strikes.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.strikes.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::Hash;
 use crate::wire::DisconnectReason;
 
-use super::addr_book::{AddrBook, BanList, NetGroup, Random};
+use super::addr_book::{AddrBook, BanHistory, BanList, NetGroup, Random};
 use super::score::{Misbehavior, PeerScore, Verdict};
 
 /// Most outbound connections a node may be configured for.
@@ -118,6 +118,7 @@ pub struct PeerManager {
     config: PeerManagerConfig,
     book: AddrBook,
     bans: BanList,
+    history: BanHistory,
     peers: BTreeMap<PeerId, PeerState>,
     /// Outbound dials in flight.
     dialing: BTreeMap<SocketAddr, u64>,
@@ -137,6 +138,7 @@ impl PeerManager {
             config,
             book,
             bans,
+            history: BanHistory::default(),
             peers: BTreeMap::new(),
             dialing: BTreeMap::new(),
             local: std::collections::BTreeSet::new(),
@@ -159,6 +161,16 @@ impl PeerManager {
     /// The ban list (to persist it).
     pub fn bans(&self) -> &BanList {
         &self.bans
+    }
+
+    /// The ban history (how many times each address was banned lately).
+    pub fn ban_history(&self) -> &BanHistory {
+        &self.history
+    }
+
+    /// Restores the ban history (from disk).
+    pub fn set_ban_history(&mut self, history: BanHistory) {
+        self.history = history;
     }
 
     /// Every connection.
@@ -187,6 +199,7 @@ impl PeerManager {
         self.dialing
             .retain(|_, started| now_ms.saturating_sub(*started) < DIAL_TIMEOUT_MS);
         self.bans.prune(now_ms);
+        self.history.prune(now_ms);
         let (_, outbound) = self.counts();
         let mut wanted = self
             .config
@@ -446,10 +459,12 @@ impl PeerManager {
         let state = self.peers.get_mut(&peer)?;
         match state.score.record(what, now_ms) {
             Verdict::Keep => None,
-            Verdict::Ban { until_ms, reason } => {
+            Verdict::Ban { reason, .. } => {
                 let ip: IpAddr = state.addr.ip();
                 if !self.is_trusted(&ip) {
-                    self.bans.ban(ip, until_ms);
+                    // Minutes for a first offence, a day for repeats.
+                    let lasts = self.history.record(ip, now_ms);
+                    self.bans.ban(ip, now_ms.saturating_add(lasts));
                 }
                 self.peers.remove(&peer);
                 Some(Action::Disconnect(peer, reason))

@@ -12,7 +12,10 @@ pub mod score;
 pub mod session;
 pub mod throttle;
 
-pub use addr_book::{AddrBook, AddrBookSnapshot, AddrInfo, BanList, NetGroup, Random};
+pub use addr_book::{
+    AddrBook, AddrBookSnapshot, AddrInfo, BAN_STEPS_MS, BanHistory, BanList, NetGroup, Random,
+    STRIKE_MEMORY_MS, Strikes,
+};
 pub use manager::{
     Action, Direction, InboundRefusal, PeerId, PeerManager, PeerManagerConfig, PeerState,
 };

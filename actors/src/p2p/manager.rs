@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::events::{Outgoing, PeerEvent, PeerNotification};
 use super::peer::{self, PeerTask, Timeouts};
-use super::store::{self, BANS_FILE, Loaded, PEERS_FILE};
+use super::store::{self, BAN_HISTORY_FILE, BANS_FILE, Loaded, PEERS_FILE};
 
 mod sessions;
 use crate::clock::Clock;
@@ -138,10 +138,11 @@ pub async fn start(
         None => None,
     };
     let listening = listener.as_ref().map(|l| l.local_addr());
-    let (book, bans) = load_state(config.data_dir.as_deref());
+    let (book, bans, history) = load_state(config.data_dir.as_deref());
     let node_id = key.node_id();
     let clock = seams.clock.clone();
     let mut core = PeerManager::new(config.peers.clone(), book, bans);
+    core.set_ban_history(history);
     if let Some(addr) = listening
         && !addr.ip().is_unspecified()
     {
@@ -198,9 +199,9 @@ pub async fn start(
     })
 }
 
-fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList) {
+fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList, spacetime::p2p::BanHistory) {
     let Some(dir) = dir else {
-        return (AddrBook::new(), BanList::default());
+        return (AddrBook::new(), BanList::default(), Default::default());
     };
     let book = match store::load(&dir.join(PEERS_FILE)) {
         Loaded::Found(snapshot) => AddrBook::from_snapshot(snapshot),
@@ -224,7 +225,19 @@ fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList) {
             BanList::default()
         }
     };
-    (book, bans)
+    let history = match store::load(&dir.join(BAN_HISTORY_FILE)) {
+        Loaded::Found(history) => history,
+        // Absent before repeat offences were remembered: every ban is a first one.
+        Loaded::Missing => Default::default(),
+        Loaded::Corrupt(aside) => {
+            tracing::warn!(
+                "ban history was damaged; moved to {} and starting empty",
+                aside.display()
+            );
+            Default::default()
+        }
+    };
+    (book, bans, history)
 }
 
 /// A live session as the manager sees it.
@@ -457,6 +470,10 @@ impl PeerManagerActor {
                 spacetime::encode(&self.core.book().snapshot()),
             ),
             (dir.join(BANS_FILE), spacetime::encode(self.core.bans())),
+            (
+                dir.join(BAN_HISTORY_FILE),
+                spacetime::encode(self.core.ban_history()),
+            ),
         ]
     }
 }

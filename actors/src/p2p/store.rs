@@ -12,6 +12,8 @@ use spacetime::encoding::{Canonical, decode, encode};
 pub const PEERS_FILE: &str = "peers.dat";
 /// File name of the ban list in the data directory.
 pub const BANS_FILE: &str = "bans.dat";
+/// File name of the ban history (repeat offences) in the data directory.
+pub const BAN_HISTORY_FILE: &str = "ban-history.dat";
 
 /// Why a peer store file could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -287,3 +287,26 @@ fn a_full_table_makes_room_without_scanning_it() {
     assert!(book.add(v4(90, 5, 250, 1, 9444), 0, 2, 10));
     assert!(book.get(&v4(90, 100, 0, 1, 9444)).is_some());
 }
+
+#[test]
+fn bans_grow_with_repeat_offences_and_are_forgotten_after_a_week() {
+    let mut h = BanHistory::default();
+    let ip: IpAddr = "1.2.3.4".parse().unwrap();
+    assert_eq!(h.record(ip, 0), BAN_STEPS_MS[0]);
+    assert_eq!(h.record(ip, 1_000), BAN_STEPS_MS[1]);
+    assert_eq!(h.record(ip, 2_000), BAN_STEPS_MS[2]);
+    assert_eq!(h.record(ip, 3_000), BAN_STEPS_MS[2], "capped at a day");
+    assert_eq!(h.of(&ip).map(|s| s.count), Some(3));
+    // Another address starts at the first step.
+    assert_eq!(h.record("5.6.7.8".parse().unwrap(), 3_000), BAN_STEPS_MS[0]);
+    // A week after the last ban, a new one is a first offence again.
+    assert_eq!(h.record(ip, 3_000 + STRIKE_MEMORY_MS), BAN_STEPS_MS[0]);
+    let bytes = encode(&h);
+    assert_eq!(decode::<BanHistory>(&bytes).unwrap(), h);
+    h.prune(3_000 + 2 * STRIKE_MEMORY_MS);
+    assert!(h.is_empty());
+    for i in 0..(MAX_BANS as u32 + 10) {
+        h.record(IpAddr::V4(Ipv4Addr::from(i)), u64::from(i));
+    }
+    assert_eq!(h.len(), MAX_BANS);
+}

@@ -124,6 +124,24 @@ fn inbound_limits_per_ip_and_bans() {
 }
 
 #[test]
+fn a_first_offence_bans_for_minutes_a_repeat_for_longer() {
+    use crate::p2p::BAN_STEPS_MS;
+    let mut m = manager(PeerManagerConfig::default());
+    let addr = v4(8, 8, 8, 8, 1);
+    let (id, _) = m.on_inbound(addr, 0).unwrap();
+    m.on_misbehavior(id, Misbehavior::MalformedMessage, 0);
+    assert!(m.bans().is_banned(&addr.ip(), BAN_STEPS_MS[0] - 1));
+    assert!(!m.bans().is_banned(&addr.ip(), BAN_STEPS_MS[0]));
+    // Back after its first ban, it offends again: banned for the second step.
+    let back = BAN_STEPS_MS[0];
+    let (id, _) = m.on_inbound(addr, back).unwrap();
+    m.on_misbehavior(id, Misbehavior::MalformedMessage, back);
+    assert!(m.bans().is_banned(&addr.ip(), back + BAN_STEPS_MS[1] - 1));
+    assert!(!m.bans().is_banned(&addr.ip(), back + BAN_STEPS_MS[1]));
+    assert_eq!(m.ban_history().of(&addr.ip()).map(|s| s.count), Some(2));
+}
+
+#[test]
 fn a_trusted_address_is_disconnected_never_banned() {
     let mut m = manager(PeerManagerConfig {
         trusted: vec![v4(10, 0, 0, 5, 0).ip()],
