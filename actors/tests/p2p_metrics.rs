@@ -30,6 +30,24 @@ fn config(seeds: Vec<std::net::SocketAddr>) -> NetworkConfig {
     }
 }
 
+/// A network layer of `net` with `config`, at the genesis tip.
+async fn node(config: NetworkConfig, net: Hash) -> spacetime_actors::p2p::Network {
+    let tip = ChainTip {
+        height: 0,
+        hash: net,
+        work: [0; 32],
+    };
+    start(
+        config,
+        StaticKey::generate().unwrap(),
+        net,
+        tip,
+        &Seams::production().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 #[test]
 fn two_nodes_report_peers_traffic_and_latency() {
     let recorder = DebuggingRecorder::new();
@@ -37,39 +55,10 @@ fn two_nodes_report_peers_traffic_and_latency() {
     metrics::with_local_recorder(&recorder, || {
         actix_rt::System::new().block_on(async {
             let net = Hash([3; 32]);
-            let tip = ChainTip {
-                height: 0,
-                hash: net,
-                work: [0; 32],
-            };
-            let a = start(
-                config(vec![]),
-                StaticKey::generate().unwrap(),
-                net,
-                tip,
-                &Seams::production().unwrap(),
-            )
-            .await
-            .unwrap();
-            let b = start(
-                config(vec![a.listening.unwrap()]),
-                StaticKey::generate().unwrap(),
-                net,
-                tip,
-                &Seams::production().unwrap(),
-            )
-            .await
-            .unwrap();
+            let a = node(config(vec![]), net).await;
+            let b = node(config(vec![a.listening.unwrap()]), net).await;
             // A client on another network fails its Hello.
-            let _c = start(
-                config(vec![a.listening.unwrap()]),
-                StaticKey::generate().unwrap(),
-                Hash([4; 32]),
-                tip,
-                &Seams::production().unwrap(),
-            )
-            .await
-            .unwrap();
+            let _c = node(config(vec![a.listening.unwrap()]), Hash([4; 32])).await;
             for _ in 0..100 {
                 let up = b
                     .manager
@@ -127,22 +116,9 @@ fn refused_inbound_connections_are_counted_by_reason() {
     metrics::with_local_recorder(&recorder, || {
         actix_rt::System::new().block_on(async {
             let net = Hash([3; 32]);
-            let tip = ChainTip {
-                height: 0,
-                hash: net,
-                work: [0; 32],
-            };
             let mut c = config(vec![]);
             c.peers.max_inbound_per_ip = 1;
-            let a = start(
-                c,
-                StaticKey::generate().unwrap(),
-                net,
-                tip,
-                &Seams::production().unwrap(),
-            )
-            .await
-            .unwrap();
+            let a = node(c, net).await;
             let addr = a.listening.unwrap();
             // The first holds the address's one slot while its handshake waits; the next two
             // are refused.

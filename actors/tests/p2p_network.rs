@@ -138,21 +138,7 @@ async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
 
     // A rogue client completes the handshake and Hello, then sends an oversized frame.
     let mut session = rogue(&a).await;
-    session
-        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
-        .await
-        .unwrap();
-    // The node ends the session.
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match session.recv().await {
-                Ok(Message::Disconnect(_)) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the rogue session was not ended");
+    send_garbage_until_cut(&mut session).await;
     let localhost = "127.0.0.1".parse().unwrap();
     assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
     // The honest peer's session is untouched.
@@ -166,20 +152,7 @@ async fn a_trusted_address_sending_garbage_is_disconnected_but_not_banned() {
     c.peers.trust_loopback = true;
     let a = node(c, NET).await;
     let mut session = rogue(&a).await;
-    session
-        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
-        .await
-        .unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match session.recv().await {
-                Ok(Message::Disconnect(_)) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the rogue session was not ended");
+    send_garbage_until_cut(&mut session).await;
     let localhost = "127.0.0.1".parse().unwrap();
     assert!(!a.manager.send(IsBanned(localhost)).await.unwrap());
     // Another node of the operator's on the same address still gets in.
@@ -258,6 +231,24 @@ async fn a_slowloris_from_200_addresses_keeps_no_honest_peer_out() {
     let after = session_of_first(a.manager.send(GetPeers).await.unwrap());
     assert_eq!(before, after);
     drop(honest);
+}
+
+/// Sends an oversized frame over `session` and waits until the node ends it.
+async fn send_garbage_until_cut(session: &mut spacetime_actors::net::Session) {
+    session
+        .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match session.recv().await {
+                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the rogue session was not ended");
 }
 
 /// A client that completes the handshake and Hello with `node`, outside the node's code path.

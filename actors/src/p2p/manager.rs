@@ -203,41 +203,34 @@ fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList, spacetime::p
     let Some(dir) = dir else {
         return (AddrBook::new(), BanList::default(), Default::default());
     };
-    let book = match store::load(&dir.join(PEERS_FILE)) {
-        Loaded::Found(snapshot) => AddrBook::from_snapshot(snapshot),
-        Loaded::Missing => AddrBook::new(),
+    let book = load_or_empty(&dir.join(PEERS_FILE), "address book").map(AddrBook::from_snapshot);
+    let bans = load_or_empty(&dir.join(BANS_FILE), "ban list");
+    // Absent before repeat offences were remembered: every ban is then a first one.
+    let history = load_or_empty(&dir.join(BAN_HISTORY_FILE), "ban history");
+    (
+        book.unwrap_or_else(AddrBook::new),
+        bans.unwrap_or_default(),
+        history.unwrap_or_default(),
+    )
+}
+
+/// A peer store file's contents, or `None` when it is missing or damaged (moved aside with a
+/// warning: the node starts with an empty one rather than refusing to start).
+fn load_or_empty<T: spacetime::encoding::Canonical>(
+    path: &std::path::Path,
+    what: &str,
+) -> Option<T> {
+    match store::load(path) {
+        Loaded::Found(value) => Some(value),
+        Loaded::Missing => None,
         Loaded::Corrupt(aside) => {
             tracing::warn!(
-                "address book was damaged; moved to {} and starting empty",
+                "{what} was damaged; moved to {} and starting empty",
                 aside.display()
             );
-            AddrBook::new()
+            None
         }
-    };
-    let bans = match store::load(&dir.join(BANS_FILE)) {
-        Loaded::Found(bans) => bans,
-        Loaded::Missing => BanList::default(),
-        Loaded::Corrupt(aside) => {
-            tracing::warn!(
-                "ban list was damaged; moved to {} and starting empty",
-                aside.display()
-            );
-            BanList::default()
-        }
-    };
-    let history = match store::load(&dir.join(BAN_HISTORY_FILE)) {
-        Loaded::Found(history) => history,
-        // Absent before repeat offences were remembered: every ban is a first one.
-        Loaded::Missing => Default::default(),
-        Loaded::Corrupt(aside) => {
-            tracing::warn!(
-                "ban history was damaged; moved to {} and starting empty",
-                aside.display()
-            );
-            Default::default()
-        }
-    };
-    (book, bans, history)
+    }
 }
 
 /// A live session as the manager sees it.

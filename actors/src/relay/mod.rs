@@ -218,13 +218,14 @@ impl GossipActor {
             RelayAction::Check { id, from } => self.check(id, from, ctx),
             RelayAction::Send { peer, id, delivery } => {
                 let message = match (id.kind, delivery) {
-                    (ItemKind::Block, Delivery::Push) => self.store.block(&id.hash).map(|b| {
-                        if self.sm.config().compact_blocks {
-                            Message::CompactBlock(Box::new(CompactBlock::of(&b)))
-                        } else {
-                            Message::BlockProposal(Box::new((*b).clone()))
-                        }
-                    }),
+                    (ItemKind::Block, Delivery::Push) if self.sm.config().compact_blocks => self
+                        .store
+                        .compact(&id.hash)
+                        .map(|(c, _)| Message::CompactBlock(Box::new((*c).clone()))),
+                    (ItemKind::Block, Delivery::Push) => self
+                        .store
+                        .block(&id.hash)
+                        .map(|b| Message::BlockProposal(Box::new((*b).clone()))),
                     (ItemKind::Block, Delivery::Announce) => {
                         self.store.announce(&id.hash).map(|(height, work)| {
                             Message::BlockAnnounce(BlockAnnounce {
@@ -345,7 +346,7 @@ impl GossipActor {
             }
             .into_actor(self)
             .map(move |result, act, ctx| {
-                let bytes = act.push_bytes(&block);
+                let bytes = act.push_bytes(&id.hash, &block);
                 let verdict = match result {
                     Ok(Ok(Precheck::Valid { work, better })) => {
                         act.import(from, block.clone(), ctx);
@@ -383,14 +384,14 @@ impl GossipActor {
         );
     }
 
-    /// The wire size of a block's push, compact or whole, for pacing.
-    fn push_bytes(&self, block: &Block) -> u32 {
-        let bytes = if self.sm.config().compact_blocks {
-            spacetime::encode(&CompactBlock::of(block)).len()
-        } else {
-            spacetime::encode(block).len()
-        };
-        u32::try_from(bytes).unwrap_or(u32::MAX)
+    /// The wire size of a held block's push, compact or whole, for pacing.
+    fn push_bytes(&mut self, hash: &Hash, block: &Block) -> u32 {
+        if self.sm.config().compact_blocks
+            && let Some((_, bytes)) = self.store.compact(hash)
+        {
+            return bytes;
+        }
+        u32::try_from(spacetime::encoding::encoded_len(block)).unwrap_or(u32::MAX)
     }
 
     /// A compact block: rebuilt from the transfers this node holds and handled as a pushed
@@ -661,8 +662,9 @@ impl GossipActor {
 
     fn on_new_tip(&mut self, id: ItemId, block: Block, ctx: &mut Context<Self>) {
         let own = self.miner.is_some_and(|m| m == block.header.miner);
-        let bytes = self.push_bytes(&block);
-        self.store.put_block(id.hash, Arc::new(block));
+        let block = Arc::new(block);
+        self.store.put_block(id.hash, block.clone());
+        let bytes = self.push_bytes(&id.hash, &block);
         let now = self.clock.now_ms();
         let input = if own {
             // Pushed at once, whatever was announced just before: it is the newer tip.
@@ -677,10 +679,15 @@ impl GossipActor {
             self.tip.deferred = Some(id.hash);
             return;
         } else {
-            self.tip.next_ms = now + SYNCED_TIP_ANNOUNCE_MS;
-            RelayInput::NewTip { hash: id.hash }
+            return self.announce_synced(id.hash, now, ctx);
         };
         self.feed(input, ctx);
+    }
+
+    /// Announces a tip this node synced, and holds the next one back for the interval.
+    fn announce_synced(&mut self, hash: Hash, now: u64, ctx: &mut Context<Self>) {
+        self.tip.next_ms = now + SYNCED_TIP_ANNOUNCE_MS;
+        self.feed(RelayInput::NewTip { hash }, ctx);
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -690,8 +697,7 @@ impl GossipActor {
             && let Some(hash) = self.tip.deferred.take()
             && self.tip.hash == Some(hash)
         {
-            self.tip.next_ms = now + SYNCED_TIP_ANNOUNCE_MS;
-            self.feed(RelayInput::NewTip { hash }, ctx);
+            self.announce_synced(hash, now, ctx);
         }
         self.feed(RelayInput::Tick, ctx);
         metrics::export(self.sm.counters(), self.sm.queued(), self.sm.peer_count());

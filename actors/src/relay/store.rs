@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spacetime::relay::ItemId;
 use spacetime::target::Work;
-use spacetime::wire::Message;
+use spacetime::wire::{CompactBlock, Message};
 use spacetime::{Block, Hash, Height, Transfer};
 
 /// Recent blocks held for pushes and `GetBlock` answers.
@@ -53,6 +53,8 @@ impl<K: Ord + Copy, V> Fifo<K, V> {
 /// See the module docs.
 pub(crate) struct ItemStore {
     blocks: Fifo<Hash, Arc<Block>>,
+    /// Compact forms of held blocks, built once (their transfer ids cost a hash each).
+    compacts: Fifo<Hash, (Arc<CompactBlock>, u32)>,
     announces: Fifo<Hash, (Height, Work)>,
     txs: Fifo<Hash, (Arc<Transfer>, u32)>,
     others: Fifo<ItemId, Message>,
@@ -63,6 +65,7 @@ impl ItemStore {
     pub(crate) fn new(txs: usize) -> Self {
         Self {
             blocks: Fifo::new(BLOCKS),
+            compacts: Fifo::new(BLOCKS),
             announces: Fifo::new(BLOCKS * 4),
             txs: Fifo::new(txs),
             others: Fifo::new(OTHERS),
@@ -77,6 +80,19 @@ impl ItemStore {
 
     pub(crate) fn block(&self, hash: &Hash) -> Option<Arc<Block>> {
         self.blocks.get(hash).cloned()
+    }
+
+    /// The compact form of a held block and its encoded size, built on first use.
+    pub(crate) fn compact(&mut self, hash: &Hash) -> Option<(Arc<CompactBlock>, u32)> {
+        if let Some(c) = self.compacts.get(hash) {
+            return Some(c.clone());
+        }
+        let block = self.blocks.get(hash)?;
+        let compact = CompactBlock::of(block);
+        let bytes = u32::try_from(spacetime::encoding::encoded_len(&compact)).unwrap_or(u32::MAX);
+        let entry = (Arc::new(compact), bytes);
+        self.compacts.put(*hash, entry.clone());
+        Some(entry)
     }
 
     /// Records the height and work a block is announced with.
