@@ -66,7 +66,12 @@ impl Chain {
                 run.extend(rest.next());
             }
             if run.len() > 1 {
-                match self.commit_run(run, now_ms) {
+                let first = run.first().map(Block::hash).unwrap_or_default();
+                let guard = self.guard.clone();
+                let committed = guard
+                    .run(|| Ok::<_, ChainError>(self.commit_run(run, now_ms)))
+                    .unwrap_or_else(|e| Err(RunFailed::Chain(first, Box::new(e))));
+                match committed {
                     Ok(results) => {
                         out.batches += 1;
                         out.results.extend(results);

@@ -108,65 +108,70 @@ impl Chain {
         key: &Keypair,
         rng: &mut NodeRng,
     ) -> Result<Block, BuildError> {
-        let ctx = draft.context;
-        let tip = self.tip_hash();
-        if ctx.parent != tip {
-            return Err(BuildError::NotTip {
-                parent: ctx.parent,
-                tip,
-            });
-        }
-        let height = ctx.height;
-        let fees = Amount::try_sum(draft.transfers.iter().map(|t| t.fee))
-            .map_err(|_| BuildError::Invalid(InvalidBlock::CoinbaseOverflow))?;
-        let total = self
-            .genesis
-            .emission
-            .block_reward(height)
-            .checked_add(fees)
-            .ok_or(BuildError::Invalid(InvalidBlock::CoinbaseOverflow))?;
-        let coinbase = Coinbase {
-            height,
-            outputs: BoundedVec::try_from_vec(split_outputs(total, &draft.payees, key))
-                .map_err(|_| BuildError::Limit("coinbase outputs"))?,
-            miner: key.public(),
-            extra_data: BoundedBytes::<MAX_COINBASE_EXTRA_BYTES>::try_from_slice(&draft.extra_data)
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let ctx = draft.context;
+            let tip = self.tip_hash();
+            if ctx.parent != tip {
+                return Err(BuildError::NotTip {
+                    parent: ctx.parent,
+                    tip,
+                });
+            }
+            let height = ctx.height;
+            let fees = Amount::try_sum(draft.transfers.iter().map(|t| t.fee))
+                .map_err(|_| BuildError::Invalid(InvalidBlock::CoinbaseOverflow))?;
+            let total = self
+                .genesis
+                .emission
+                .block_reward(height)
+                .checked_add(fees)
+                .ok_or(BuildError::Invalid(InvalidBlock::CoinbaseOverflow))?;
+            let coinbase = Coinbase {
+                height,
+                outputs: BoundedVec::try_from_vec(split_outputs(total, &draft.payees, key))
+                    .map_err(|_| BuildError::Limit("coinbase outputs"))?,
+                miner: key.public(),
+                extra_data: BoundedBytes::<MAX_COINBASE_EXTRA_BYTES>::try_from_slice(
+                    &draft.extra_data,
+                )
                 .map_err(|_| BuildError::Limit("coinbase extra data"))?,
-        };
-        if draft.transfers.len() > MAX_TRANSFERS_PER_BLOCK {
-            return Err(BuildError::Limit("transfers per block"));
-        }
-        let mut unsigned = UnsignedHeader {
-            version: HEADER_VERSION,
-            height,
-            parent: ctx.parent,
-            timestamp_ms: draft.timestamp_ms,
-            epoch: ctx.epoch,
-            target: ctx.target,
-            challenge: ctx.challenge,
-            proof: draft.proof,
-            score: draft.score,
-            miner: key.public(),
-            tx_root: tx_root(&coinbase, &draft.transfers),
-            state_root: Hash::ZERO,
-        };
-        let mut block = Block {
-            header: BlockHeader {
-                unsigned: unsigned.clone(),
-                signature: crate::Signature::ZERO,
-            },
-            coinbase,
-            transfers: BoundedVec::try_from_vec(draft.transfers)
-                .map_err(|_| BuildError::Limit("transfers per block"))?,
-        };
-        unsigned.state_root = self.state_root_after(&block)?;
-        block.header = unsigned
-            .sign_with(key, rng)
-            .map_err(|_| BuildError::Limit("signing key is not the miner"))?;
-        block
-            .check_size()
-            .map_err(|_| BuildError::Limit("block size"))?;
-        Ok(block)
+            };
+            if draft.transfers.len() > MAX_TRANSFERS_PER_BLOCK {
+                return Err(BuildError::Limit("transfers per block"));
+            }
+            let mut unsigned = UnsignedHeader {
+                version: HEADER_VERSION,
+                height,
+                parent: ctx.parent,
+                timestamp_ms: draft.timestamp_ms,
+                epoch: ctx.epoch,
+                target: ctx.target,
+                challenge: ctx.challenge,
+                proof: draft.proof,
+                score: draft.score,
+                miner: key.public(),
+                tx_root: tx_root(&coinbase, &draft.transfers),
+                state_root: Hash::ZERO,
+            };
+            let mut block = Block {
+                header: BlockHeader {
+                    unsigned: unsigned.clone(),
+                    signature: crate::Signature::ZERO,
+                },
+                coinbase,
+                transfers: BoundedVec::try_from_vec(draft.transfers)
+                    .map_err(|_| BuildError::Limit("transfers per block"))?,
+            };
+            unsigned.state_root = self.state_root_after(&block)?;
+            block.header = unsigned
+                .sign_with(key, rng)
+                .map_err(|_| BuildError::Limit("signing key is not the miner"))?;
+            block
+                .check_size()
+                .map_err(|_| BuildError::Limit("block size"))?;
+            Ok(block)
+        })
     }
 
     /// The state root after applying `block` on the tip (nothing is written).

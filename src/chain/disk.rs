@@ -3,6 +3,7 @@
 //! [`Chain::open_on`](super::Chain::open_on); only redb's storage backend differs.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The storage of a chain database.
@@ -26,10 +27,14 @@ impl ChainStorage {
 
 /// A disk in memory: a redb storage backend whose bytes survive the database that used them,
 /// so a simulated node can stop and start again with its chain. Clones share the bytes.
+///
+/// It injects write faults: while [`MemoryDisk::set_full`] is on, every write, resize and sync
+/// fails as a full disk does, and reads still work.
 #[derive(Clone, Default)]
 pub struct MemoryDisk {
     name: String,
     bytes: Arc<Mutex<Vec<u8>>>,
+    full: Arc<AtomicBool>,
 }
 
 impl core::fmt::Debug for MemoryDisk {
@@ -47,7 +52,28 @@ impl MemoryDisk {
         Self {
             name: name.into(),
             bytes: Arc::default(),
+            full: Arc::default(),
         }
+    }
+
+    /// Makes every write fail with "no space left on device" (`true`) or succeed again.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
+    }
+
+    /// True while writes fail.
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::SeqCst)
+    }
+
+    fn check_space(&self) -> Result<(), std::io::Error> {
+        if self.is_full() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (memory disk)",
+            ));
+        }
+        Ok(())
     }
 
     /// Bytes stored.
@@ -87,16 +113,18 @@ impl redb::StorageBackend for MemoryDisk {
     }
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check_space()?;
         let len = usize::try_from(len).map_err(|_| out_of_range())?;
         self.lock().resize(len, 0);
         Ok(())
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        Ok(())
+        self.check_space()
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check_space()?;
         let mut bytes = self.lock();
         let start = usize::try_from(offset).map_err(|_| out_of_range())?;
         let end = start.checked_add(data.len()).ok_or_else(out_of_range)?;

@@ -313,6 +313,25 @@ pub enum ChainError {
         /// What is wrong.
         detail: String,
     },
+    /// The database was found damaged while in use: a page fails its checksum, a record does
+    /// not decode, or the storage engine stopped on bytes it did not write.
+    #[error(
+        "chain database {path} is damaged: {detail}. Stop the node, run `spacetime chain check`, and recover as docs/chain.md says (move the file aside and sync again; keys, plots and the address book are kept)"
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The database is being reopened after a write failure; try again later.
+    #[error("chain database {path} is not available: {detail}")]
+    Unavailable {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
     /// A database operation failed.
     #[error("chain database error: {0}")]
     Database(#[from] redb::Error),
@@ -322,6 +341,54 @@ pub enum ChainError {
     /// Stored records contradict each other.
     #[error("chain database is inconsistent: {0}")]
     Inconsistent(String),
+}
+
+/// What a database failure means for the node that saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// Writing failed (disk full, I/O error): nothing half-written is committed; the database
+    /// is to be reopened and writes retried.
+    Write,
+    /// The file is damaged: reopening will not help; the operator must recover it.
+    Damage,
+    /// Anything else (a lock held by another process, a bug).
+    Other,
+}
+
+impl ChainError {
+    /// Classifies the failure: a write failure, damage, or something else.
+    pub fn fault(&self) -> StorageFault {
+        match self {
+            Self::Corrupt { .. } | Self::Inconsistent(_) | Self::Damaged { .. } => {
+                StorageFault::Damage
+            }
+            Self::Unavailable { .. } => StorageFault::Write,
+            Self::Open {
+                source: redb::Error::Io(io),
+                ..
+            } if !matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+            {
+                StorageFault::Write
+            }
+            Self::Database(e) | Self::Tree(TreeError::Store(StoreError::Database(e))) => {
+                redb_fault(e)
+            }
+            Self::Tree(TreeError::Store(StoreError::Corrupt(_))) => StorageFault::Damage,
+            _ => StorageFault::Other,
+        }
+    }
+}
+
+/// What a redb error means: I/O is a write failure, a checksum mismatch is damage.
+fn redb_fault(e: &redb::Error) -> StorageFault {
+    match e {
+        redb::Error::Io(_) | redb::Error::PreviousIo => StorageFault::Write,
+        redb::Error::Corrupted(_) => StorageFault::Damage,
+        _ => StorageFault::Other,
+    }
 }
 
 impl From<StoreError> for ChainError {

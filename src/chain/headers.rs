@@ -195,11 +195,14 @@ impl Chain {
         batch: VerifiedHeaders,
         now_ms: TimestampMs,
     ) -> Result<HeadersOutcome, HeadersError> {
-        let result = self.check_headers(pending, batch, now_ms);
-        if result.is_err() {
-            pending.clear();
-        }
-        result
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let result = self.check_headers(pending, batch, now_ms);
+            if result.is_err() {
+                pending.clear();
+            }
+            result
+        })
     }
 
     fn check_headers(

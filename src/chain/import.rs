@@ -50,9 +50,12 @@ impl Chain {
     /// Returns what became of it; an [`ImportError::Invalid`] names the rule it breaks (the
     /// sender deserves a penalty), an [`ImportError::Chain`] is a local database failure.
     pub fn import(&mut self, block: Block, now_ms: TimestampMs) -> Result<Imported, ImportError> {
-        let result = self.import_one(block, now_ms);
-        self.refresh_best_header();
-        result
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let result = self.import_one(block, now_ms);
+            self.refresh_best_header();
+            result
+        })
     }
 
     fn import_one(&mut self, block: Block, now_ms: TimestampMs) -> Result<Imported, ImportError> {

@@ -19,6 +19,7 @@ mod batch;
 mod builder;
 pub mod disk;
 pub mod error;
+pub mod guard;
 pub mod headers;
 mod import;
 pub mod index;
@@ -44,7 +45,8 @@ use redb::{Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, Ta
 pub use batch::{BatchImported, BlockResults};
 pub use builder::{BlockDraft, BuildError, MiningContext};
 pub use disk::{ChainStorage, MemoryDisk};
-pub use error::{ChainError, HeadersError, ImportError, InvalidBlock};
+pub use error::{ChainError, HeadersError, ImportError, InvalidBlock, StorageFault};
+pub use guard::Guard;
 pub use headers::{
     HeaderRef, HeadersOutcome, MAX_HEADERS_AHEAD, MAX_PENDING_HEADERS, PendingHeaders,
     VerifiedHeaders,
@@ -53,6 +55,7 @@ pub use index::{BlockIndex, IndexEntry};
 pub use orphans::OrphanPool;
 pub use precheck::Precheck;
 pub use reader::ChainReader;
+use reader::ReaderSlot;
 pub use solo::SoloMiner;
 pub use store::{BlockBody, BlockRecord, BlockStatus, SCHEMA_VERSION};
 
@@ -186,9 +189,74 @@ impl SupplyRow {
     }
 }
 
+/// What [`Chain::open_on`] found about an existing database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// redb's integrity check ran (every open of an existing database).
+    pub checked: bool,
+    /// The check found pages that fail their checksum and rolled the file back to its last
+    /// good commit: the newest blocks may be gone (sync fetches them again).
+    pub repaired: bool,
+}
+
+/// A chain whose database is closed (after a write failure), with what reopening it needs.
+#[derive(Debug)]
+pub struct ClosedChain {
+    storage: ChainStorage,
+    genesis: Box<Genesis>,
+    readers: ReaderSlot,
+    parallel_signatures: bool,
+    max_headers_ahead: usize,
+}
+
+impl ClosedChain {
+    /// Opens the database again by the rules of [`Chain::open_on`], with the settings it had.
+    pub fn open(self) -> Result<Chain, Box<ReopenFailed>> {
+        let guard = Guard::new(self.storage.describe());
+        let attempt = guard.clone().run(|| {
+            Chain::open_guarded(
+                self.storage.clone(),
+                (*self.genesis).clone(),
+                guard,
+                self.readers.clone(),
+            )
+        });
+        match attempt {
+            Ok(mut chain) => {
+                chain.parallel_signatures = self.parallel_signatures;
+                chain.max_headers_ahead = self.max_headers_ahead;
+                Ok(chain)
+            }
+            Err(error) => Err(Box::new(ReopenFailed { chain: self, error })),
+        }
+    }
+
+    /// Where the database lives.
+    pub fn storage(&self) -> &ChainStorage {
+        &self.storage
+    }
+}
+
+/// A reopen that failed: the chain, still closed, and why.
+#[derive(Debug)]
+pub struct ReopenFailed {
+    /// The closed chain, to try again.
+    pub chain: ClosedChain,
+    /// Why the open failed.
+    pub error: ChainError,
+}
+
 /// The chain database and its in-memory index.
 pub struct Chain {
     db: Arc<Database>,
+    /// Catches storage-engine panics; poisoned, it keeps the database untouched.
+    guard: Guard,
+    /// Where the database lives, to reopen it.
+    storage: ChainStorage,
+    /// The handle readers share, swapped when the database is reopened.
+    readers: ReaderSlot,
+    /// What the open found.
+    opened: OpenReport,
     path: PathBuf,
     genesis: Genesis,
     index: BlockIndex,
@@ -219,29 +287,48 @@ impl Chain {
     }
 
     /// Opens the chain database on `storage` (a file, or the simulator's memory disk) by the
-    /// same rules as [`Chain::open`]: an existing database is checked read-only first.
+    /// same rules as [`Chain::open`]: an existing database is checked read-only first, then
+    /// redb's integrity check verifies the checksum of every committed page (a file altered
+    /// since redb wrote it is refused or rolled back to its last good commit, see
+    /// [`OpenReport`]), then the chain's own records are checked against each other. A panic of
+    /// the storage engine on a damaged file is returned as [`ChainError::Corrupt`].
     pub fn open_on(storage: ChainStorage, genesis: Genesis) -> Result<Self, ChainError> {
+        let guard = Guard::new(storage.describe());
+        guard
+            .clone()
+            .run(|| Self::open_guarded(storage, genesis, guard, ReaderSlot::default()))
+    }
+
+    fn open_guarded(
+        storage: ChainStorage,
+        genesis: Genesis,
+        guard: Guard,
+        readers: ReaderSlot,
+    ) -> Result<Self, ChainError> {
         let shown = storage.describe();
         let network = genesis.network_id;
-        let (db, path) = match storage {
+        let mut created = false;
+        let (mut db, path) = match &storage {
             ChainStorage::File(path) => {
                 let db = if path.exists() {
-                    match Builder::new().open_read_only(&path) {
+                    match Builder::new().open_read_only(path) {
                         Ok(ro) => check_meta(&ro, &shown, &network)?,
                         // Left open by a crash: redb recovers it below; checked again after.
                         Err(DatabaseError::RepairAborted) => {}
                         Err(e) => return Err(open_error(e, &shown)),
                     }
-                    let db = Database::open(&path).map_err(|e| open_error(e, &shown))?;
+                    let db = Database::open(path).map_err(|e| open_error(e, &shown))?;
                     check_meta(&db, &shown, &network)?;
                     db
                 } else {
-                    Database::create(&path).map_err(|e| open_error(e, &shown))?
+                    created = true;
+                    Database::create(path).map_err(|e| open_error(e, &shown))?
                 };
-                (db, path)
+                (db, path.clone())
             }
             ChainStorage::Memory(disk) => {
-                if !disk.is_empty() {
+                created = disk.is_empty();
+                if !created {
                     match Builder::new().open_read_only_with_backend(disk.clone()) {
                         Ok(ro) => check_meta(&ro, &shown, &network)?,
                         Err(DatabaseError::RepairAborted) => {}
@@ -249,15 +336,27 @@ impl Chain {
                     }
                 }
                 let db = Builder::new()
-                    .create_with_backend(disk)
+                    .create_with_backend(disk.clone())
                     .map_err(|e| open_error(e, &shown))?;
                 check_meta(&db, &shown, &network)?;
-                (db, PathBuf::from(shown))
+                (db, PathBuf::from(&shown))
             }
         };
+        let mut opened = OpenReport::default();
+        if !created {
+            opened.repaired = !db.check_integrity().map_err(|e| open_error(e, &shown))?;
+            opened.checked = true;
+            // A repair rolls back to the last commit whose pages check: read the meta again.
+            check_meta(&db, &shown, &network)?;
+        }
         let best_header = genesis.network_id;
+        let db = Arc::new(db);
         let mut chain = Self {
-            db: Arc::new(db),
+            db: db.clone(),
+            guard: guard.clone(),
+            storage,
+            readers,
+            opened,
             path,
             genesis,
             index: BlockIndex::default(),
@@ -273,7 +372,44 @@ impl Chain {
         chain.upgrade_schema()?;
         chain.load()?;
         chain.best_header = chain.index.best_valid().unwrap_or(best_header);
+        chain.readers.set(Some((db, guard)));
         Ok(chain)
+    }
+
+    /// What the open found: whether the integrity check ran and whether it repaired the file.
+    pub fn opened(&self) -> OpenReport {
+        self.opened
+    }
+
+    /// Where the database lives.
+    pub fn storage(&self) -> &ChainStorage {
+        &self.storage
+    }
+
+    /// The storage guard of this handle (poisoned once the storage engine panicked).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Closes the database and opens it again from `storage`, after a write failure: the index
+    /// is read again from what was committed (nothing committed is lost; what failed to commit
+    /// was never there). Readers get [`ChainError::Unavailable`] meanwhile. On failure the
+    /// chain is returned closed, to be reopened again later.
+    pub fn reopen(self) -> Result<Self, Box<ReopenFailed>> {
+        let closed = self.close();
+        closed.open()
+    }
+
+    /// Closes the database, keeping what reopening it needs.
+    pub fn close(self) -> ClosedChain {
+        self.readers.set(None);
+        ClosedChain {
+            storage: self.storage,
+            genesis: Box::new(self.genesis),
+            readers: self.readers,
+            parallel_signatures: self.parallel_signatures,
+            max_headers_ahead: self.max_headers_ahead,
+        }
     }
 
     /// Lets blocks that extend the tip verify their transfer signatures on a scoped second
@@ -288,9 +424,10 @@ impl Chain {
         self.max_headers_ahead = limit;
     }
 
-    /// A read handle that serves peers from read transactions beside the writer.
+    /// A read handle that serves peers from read transactions beside the writer; it follows
+    /// the chain across [`Chain::reopen`].
     pub fn reader(&self) -> ChainReader {
-        ChainReader::new(self.db.clone())
+        ChainReader::new(self.readers.clone())
     }
 
     /// The genesis this chain runs on.
@@ -351,13 +488,16 @@ impl Chain {
 
     /// The stored record of a block.
     pub fn record(&self, hash: &Hash) -> Result<Option<BlockRecord>, ChainError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(store::BLOCKS)?;
-        let record = match table.get(hash.0)? {
-            Some(v) => Some(decode::<BlockRecord>(v.value())?),
-            None => None,
-        };
-        Ok(record)
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(store::BLOCKS)?;
+            let record = match table.get(hash.0)? {
+                Some(v) => Some(decode::<BlockRecord>(v.value())?),
+                None => None,
+            };
+            Ok(record)
+        })
     }
 
     /// The header of a stored block.
@@ -367,17 +507,20 @@ impl Chain {
 
     /// A stored block with its body (`None` for unknown blocks and invalid ones).
     pub fn block(&self, hash: &Hash) -> Result<Option<Block>, ChainError> {
-        let txn = self.db.begin_read()?;
-        let blocks = txn.open_table(store::BLOCKS)?;
-        let bodies = txn.open_table(store::BODIES)?;
-        let Some(record) = blocks.get(hash.0)? else {
-            return Ok(None);
-        };
-        let record = decode::<BlockRecord>(record.value())?;
-        let Some(body) = bodies.get(hash.0)? else {
-            return Ok(None);
-        };
-        Ok(Some(decode::<BlockBody>(body.value())?.join(record.header)))
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let blocks = txn.open_table(store::BLOCKS)?;
+            let bodies = txn.open_table(store::BODIES)?;
+            let Some(record) = blocks.get(hash.0)? else {
+                return Ok(None);
+            };
+            let record = decode::<BlockRecord>(record.value())?;
+            let Some(body) = bodies.get(hash.0)? else {
+                return Ok(None);
+            };
+            Ok(Some(decode::<BlockBody>(body.value())?.join(record.header)))
+        })
     }
 
     /// The main-chain block at `height`.
@@ -417,53 +560,59 @@ impl Chain {
         stop: Option<&Hash>,
         max: usize,
     ) -> Result<Vec<BlockHeader>, ChainError> {
-        let start = locator
-            .iter()
-            .find_map(|h| self.is_main(h).then(|| self.index.get(h).map(|e| e.height)))
-            .flatten()
-            .unwrap_or(0);
-        let max = max.min(MAX_HEADERS_PER_QUERY);
-        let txn = self.db.begin_read()?;
-        let blocks = txn.open_table(store::BLOCKS)?;
-        let mut out = Vec::with_capacity(max.min(self.main.len()));
-        let mut height = start + 1;
-        while out.len() < max {
-            let Some(hash) = self.hash_at(height) else {
-                break;
-            };
-            let record = blocks
-                .get(hash.0)?
-                .ok_or_else(|| ChainError::Inconsistent(format!("main block {hash} missing")))?;
-            out.push(decode::<BlockRecord>(record.value())?.header);
-            if stop == Some(&hash) {
-                break;
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let start = locator
+                .iter()
+                .find_map(|h| self.is_main(h).then(|| self.index.get(h).map(|e| e.height)))
+                .flatten()
+                .unwrap_or(0);
+            let max = max.min(MAX_HEADERS_PER_QUERY);
+            let txn = self.db.begin_read()?;
+            let blocks = txn.open_table(store::BLOCKS)?;
+            let mut out = Vec::with_capacity(max.min(self.main.len()));
+            let mut height = start + 1;
+            while out.len() < max {
+                let Some(hash) = self.hash_at(height) else {
+                    break;
+                };
+                let record = blocks.get(hash.0)?.ok_or_else(|| {
+                    ChainError::Inconsistent(format!("main block {hash} missing"))
+                })?;
+                out.push(decode::<BlockRecord>(record.value())?.header);
+                if stop == Some(&hash) {
+                    break;
+                }
+                height += 1;
             }
-            height += 1;
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The account of `address` at the tip, mature and immature apart, with its state proof.
     pub fn account(&self, address: &Address) -> Result<AccountState, ChainError> {
-        let txn = self.db.begin_read()?;
-        let tree = StateTree::new(RedbReader::open(&txn)?);
-        let stored = tree.get(address)?;
-        let proof = tree.prove(address)?;
-        let state_root = tree.root()?;
-        let height = self.height();
-        let view = transition::account_at(
-            stored.clone().unwrap_or_default(),
-            height,
-            self.genesis.config.consensus.coinbase_maturity,
-        );
-        Ok(AccountState {
-            mature: view.balance,
-            immature: view.immature_total().unwrap_or(Amount::MAX),
-            nonce: view.nonce,
-            stored,
-            proof,
-            state_root,
-            height,
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let tree = StateTree::new(RedbReader::open(&txn)?);
+            let stored = tree.get(address)?;
+            let proof = tree.prove(address)?;
+            let state_root = tree.root()?;
+            let height = self.height();
+            let view = transition::account_at(
+                stored.clone().unwrap_or_default(),
+                height,
+                self.genesis.config.consensus.coinbase_maturity,
+            );
+            Ok(AccountState {
+                mature: view.balance,
+                immature: view.immature_total().unwrap_or(Amount::MAX),
+                nonce: view.nonce,
+                stored,
+                proof,
+                state_root,
+                height,
+            })
         })
     }
 
@@ -473,55 +622,67 @@ impl Chain {
         &self,
         addresses: &[Address],
     ) -> Result<Vec<(Amount, u64)>, ChainError> {
-        let txn = self.db.begin_read()?;
-        let tree = StateTree::new(RedbReader::open(&txn)?);
-        let height = self.height();
-        let maturity = self.genesis.config.consensus.coinbase_maturity;
-        addresses
-            .iter()
-            .map(|a| {
-                let view =
-                    transition::account_at(tree.get(a)?.unwrap_or_default(), height, maturity);
-                Ok((view.balance, view.nonce))
-            })
-            .collect()
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let tree = StateTree::new(RedbReader::open(&txn)?);
+            let height = self.height();
+            let maturity = self.genesis.config.consensus.coinbase_maturity;
+            addresses
+                .iter()
+                .map(|a| {
+                    let view =
+                        transition::account_at(tree.get(a)?.unwrap_or_default(), height, maturity);
+                    Ok((view.balance, view.nonce))
+                })
+                .collect()
+        })
     }
 
     /// Where a main-chain transaction is: block hash and position (0 is the coinbase).
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>, ChainError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(store::TX_INDEX)?;
-        Ok(table
-            .get(id.0)?
-            .map(|v| store::parse_tx_location(&v.value())))
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(store::TX_INDEX)?;
+            Ok(table
+                .get(id.0)?
+                .map(|v| store::parse_tx_location(&v.value())))
+        })
     }
 
     /// Coins in existence after the main-chain block at `height`.
     pub fn supply_at(&self, height: Height) -> Result<Option<Amount>, ChainError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(store::SUPPLY)?;
-        Ok(table.get(height)?.map(|v| Amount(v.value())))
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(store::SUPPLY)?;
+            Ok(table.get(height)?.map(|v| Amount(v.value())))
+        })
     }
 
     /// The supply audit of heights `from..=to` (clipped to the tip): issued against scheduled.
     pub fn supply_audit(&self, from: Height, to: Height) -> Result<Vec<SupplyRow>, ChainError> {
-        let to = to.min(self.height());
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(store::SUPPLY)?;
-        let mut rows = Vec::new();
-        for entry in table.range(from..=to)? {
-            let (h, v) = entry?;
-            let height = h.value();
-            rows.push(SupplyRow {
-                height,
-                issued: Amount(v.value()),
-                scheduled: self.genesis.emission.cumulative_supply(height),
-            });
-        }
-        Ok(rows)
+        let guard = self.guard.clone();
+        guard.run(|| {
+            let to = to.min(self.height());
+            if from > to {
+                return Ok(Vec::new());
+            }
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(store::SUPPLY)?;
+            let mut rows = Vec::new();
+            for entry in table.range(from..=to)? {
+                let (h, v) = entry?;
+                let height = h.value();
+                rows.push(SupplyRow {
+                    height,
+                    issued: Amount(v.value()),
+                    scheduled: self.genesis.emission.cumulative_supply(height),
+                });
+            }
+            Ok(rows)
+        })
     }
 
     fn is_initialised(&self) -> Result<bool, ChainError> {
@@ -723,6 +884,15 @@ fn open_error(e: DatabaseError, path: &str) -> ChainError {
                 io.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
             ) =>
+        {
+            ChainError::Open {
+                path: path.to_owned(),
+                source: redb::Error::Io(io),
+            }
+        }
+        // Writing failed (a full disk, an I/O error): the file may be fine.
+        DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() != std::io::ErrorKind::InvalidData =>
         {
             ChainError::Open {
                 path: path.to_owned(),
