@@ -131,20 +131,22 @@ fn a_full_disk_fails_the_write_keeps_what_was_committed_and_heals_by_reopening()
     assert_eq!(chain.tip(), committed, "the failed block is not the tip");
 
     // Still full: the reopen fails and leaves the chain closed; readers are told.
-    let closed = chain.close();
+    let err = chain.reopen().unwrap_err();
+    assert_eq!(err.fault(), StorageFault::Write, "{err}");
+    assert!(chain.is_closed());
+    assert_eq!(
+        chain.tip(),
+        committed,
+        "the tip is still known while closed"
+    );
     let err = reader.tip().unwrap_err();
     assert!(matches!(err, ChainError::Unavailable { .. }), "{err}");
-    let failed = closed.open().unwrap_err();
-    assert_eq!(
-        failed.error.fault(),
-        StorageFault::Write,
-        "{}",
-        failed.error
-    );
+    let err = chain.block_at(1).unwrap_err();
+    assert!(matches!(err, ChainError::Unavailable { .. }), "{err}");
 
     // Space again: the reopen finds every committed block, and the failed one imports.
     disk.set_full(false);
-    let mut chain = failed.chain.open().unwrap();
+    chain.reopen().unwrap();
     assert_eq!(chain.tip(), committed, "nothing committed was lost");
     assert_eq!(
         reader.tip().unwrap(),

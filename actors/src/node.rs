@@ -18,6 +18,7 @@ use spacetime::mempool::MempoolConfig;
 use spacetime::p2p::{Direction, PeerManagerConfig};
 use spacetime::{Genesis, Hash, Keypair, PublicKey};
 
+use crate::chain::health::{StorageAlert, StorageStatus, SubscribeStorage};
 use crate::chain::server::{ChainServer, ChainServerHandle};
 use crate::chain::{ChainNotification, ChainState, ChainStateHandle, GetBlock, GetTip, Subscribe};
 use crate::clock::NodeClock;
@@ -163,6 +164,9 @@ pub enum NodeError {
     /// The async runtime failed.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The chain database was found damaged while the node ran: it stopped.
+    #[error("stopped: {0}")]
+    ChainDamaged(String),
     /// The operating system gave no randomness.
     #[error(transparent)]
     Random(#[from] spacetime::rng::RngError),
@@ -200,6 +204,10 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
         let sink = EventSink(events_tx).start();
         node.chain.addr.do_send(Subscribe(sink.recipient()));
+        let (storage_tx, mut storage) = tokio::sync::mpsc::channel(16);
+        let storage_sink = StorageSink(storage_tx).start();
+        node.chain.addr.do_send(SubscribeStorage(storage_sink.recipient()));
+        let mut fatal = None;
         let mut status = tokio::time::interval(options.status_interval);
         let refresh_every = Duration::from_millis(options.plots.refresh_ms.max(1_000));
         let mut refresh = tokio::time::interval(refresh_every);
@@ -214,6 +222,14 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
                 biased;
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,
+                Some(status) = storage.recv() => {
+                    // A damaged database: stop rather than run on a chain that cannot be
+                    // trusted (the error, with the way out, is logged by ChainState too).
+                    if let StorageStatus::Damaged { error } = status {
+                        fatal = Some(error);
+                        break;
+                    }
+                }
                 Some(event) = events.recv() => {
                     // While far behind, blocks arrive by the hundred: the status line and the
                     // progress bar tell the story instead of one line each.
@@ -274,7 +290,10 @@ pub fn run(options: NodeOptions, out: &mut dyn Write) -> Result<(), NodeError> {
         writeln!(out, "shutting down")?;
         out.flush()?;
         node.stop().await;
-        Ok::<(), NodeError>(())
+        match fatal {
+            Some(error) => Err(NodeError::ChainDamaged(error)),
+            None => Ok::<(), NodeError>(()),
+        }
     })
 }
 
@@ -428,6 +447,12 @@ pub async fn start(
         &mut seams.rng_for("node-key"),
     )?;
     let chain = Chain::open_on(storage, options.genesis.clone())?;
+    if chain.opened().repaired {
+        tracing::warn!(
+            "chain database {} failed its integrity check and was rolled back to its last good commit; sync fetches the newest blocks again",
+            chain.storage().describe()
+        );
+    }
     let mut plots = options.plots.clone();
     let miner_key = match &options.mining {
         Some(m) => Some(prepare_mining(m, options, seams, &mut plots, out)?),
@@ -651,6 +676,20 @@ impl actix::Handler<ChainNotification> for EventSink {
     type Result = ();
     fn handle(&mut self, msg: ChainNotification, _: &mut actix::Context<Self>) {
         // A full channel only delays status lines; the next event prints the tip anyway.
+        let _ = self.0.try_send(msg.0);
+    }
+}
+
+/// Forwards ChainState's storage alerts to the daemon's loop.
+struct StorageSink(tokio::sync::mpsc::Sender<StorageStatus>);
+
+impl actix::Actor for StorageSink {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<StorageAlert> for StorageSink {
+    type Result = ();
+    fn handle(&mut self, msg: StorageAlert, _: &mut actix::Context<Self>) {
         let _ = self.0.try_send(msg.0);
     }
 }

@@ -162,7 +162,11 @@ impl Chain {
         }
         let first = prepared.first().map_or(Hash::ZERO, |p| p.hash);
         let chain_err = |e: ChainError| RunFailed::Chain(first, Box::new(e));
-        let txn = self.db.begin_write().map_err(|e| chain_err(e.into()))?;
+        let txn = self
+            .db()
+            .map_err(chain_err)?
+            .begin_write()
+            .map_err(|e| chain_err(e.into()))?;
         let (connected, signatures) = if self.parallel_signatures {
             verify_while(&prepared, || self.connect_all(&txn, &prepared))
         } else {

@@ -176,7 +176,7 @@ impl Chain {
 
     /// The state root after applying `block` on the tip (nothing is written).
     fn state_root_after(&self, block: &Block) -> Result<Hash, BuildError> {
-        let txn = self.db.begin_write().map_err(ChainError::from)?;
+        let txn = self.db()?.begin_write().map_err(ChainError::from)?;
         let root = {
             let mut tree = StateTree::new(RedbStore::open(&txn).map_err(ChainError::from)?);
             let (_, root) = self.apply_state(&mut tree, block).map_err(|e| match e {

@@ -362,7 +362,7 @@ impl Chain {
     }
 
     fn store_headers(&self, all: &[(Hash, IndexEntry, BlockHeader)]) -> Result<(), HeadersError> {
-        let txn = self.db.begin_write().map_err(super::ChainError::from)?;
+        let txn = self.db()?.begin_write().map_err(super::ChainError::from)?;
         {
             let mut blocks = txn
                 .open_table(store::BLOCKS)

@@ -193,7 +193,7 @@ impl Chain {
         block: &Block,
         entry: &IndexEntry,
     ) -> Result<(), ChainError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let record = Self::record_of(block, entry, BlockStatus::Stored);
             txn.open_table(store::BLOCKS)?
@@ -225,7 +225,7 @@ impl Chain {
         events: &mut Vec<ChainEvent>,
     ) -> Result<ImportStatus, ConnectError> {
         let height = entry.height;
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let connected =
             if self.parallel_signatures && block.transfers.len() >= PARALLEL_SIGNATURES_FROM {
                 std::thread::scope(|scope| {
@@ -277,7 +277,7 @@ impl Chain {
         block: &Block,
         entry: &IndexEntry,
     ) -> Result<(), ChainError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let record = Self::record_of(block, entry, BlockStatus::Invalid);
             txn.open_table(store::BLOCKS)?
@@ -419,7 +419,7 @@ impl Chain {
             .filter_map(|h| self.hash_at(h))
             .collect();
 
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         self.disconnect_to(&txn, fork_height)?;
         for hash in &path {
             let block = self
@@ -466,7 +466,7 @@ impl Chain {
     /// Marks `hash` and every descendant invalid and drops their bodies.
     fn mark_invalid(&mut self, hash: &Hash) -> Result<(), ChainError> {
         let doomed = self.index.subtree(hash);
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut blocks = txn.open_table(store::BLOCKS)?;
             let mut bodies = txn.open_table(store::BODIES)?;

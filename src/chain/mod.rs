@@ -199,56 +199,10 @@ pub struct OpenReport {
     pub repaired: bool,
 }
 
-/// A chain whose database is closed (after a write failure), with what reopening it needs.
-#[derive(Debug)]
-pub struct ClosedChain {
-    storage: ChainStorage,
-    genesis: Box<Genesis>,
-    readers: ReaderSlot,
-    parallel_signatures: bool,
-    max_headers_ahead: usize,
-}
-
-impl ClosedChain {
-    /// Opens the database again by the rules of [`Chain::open_on`], with the settings it had.
-    pub fn open(self) -> Result<Chain, Box<ReopenFailed>> {
-        let guard = Guard::new(self.storage.describe());
-        let attempt = guard.clone().run(|| {
-            Chain::open_guarded(
-                self.storage.clone(),
-                (*self.genesis).clone(),
-                guard,
-                self.readers.clone(),
-            )
-        });
-        match attempt {
-            Ok(mut chain) => {
-                chain.parallel_signatures = self.parallel_signatures;
-                chain.max_headers_ahead = self.max_headers_ahead;
-                Ok(chain)
-            }
-            Err(error) => Err(Box::new(ReopenFailed { chain: self, error })),
-        }
-    }
-
-    /// Where the database lives.
-    pub fn storage(&self) -> &ChainStorage {
-        &self.storage
-    }
-}
-
-/// A reopen that failed: the chain, still closed, and why.
-#[derive(Debug)]
-pub struct ReopenFailed {
-    /// The closed chain, to try again.
-    pub chain: ClosedChain,
-    /// Why the open failed.
-    pub error: ChainError,
-}
-
 /// The chain database and its in-memory index.
 pub struct Chain {
-    db: Arc<Database>,
+    /// The database; `None` while closed after a write failure.
+    db: Option<Arc<Database>>,
     /// Catches storage-engine panics; poisoned, it keeps the database untouched.
     guard: Guard,
     /// Where the database lives, to reopen it.
@@ -352,7 +306,7 @@ impl Chain {
         let best_header = genesis.network_id;
         let db = Arc::new(db);
         let mut chain = Self {
-            db: db.clone(),
+            db: Some(db.clone()),
             guard: guard.clone(),
             storage,
             readers,
@@ -391,25 +345,56 @@ impl Chain {
         &self.guard
     }
 
-    /// Closes the database and opens it again from `storage`, after a write failure: the index
-    /// is read again from what was committed (nothing committed is lost; what failed to commit
-    /// was never there). Readers get [`ChainError::Unavailable`] meanwhile. On failure the
-    /// chain is returned closed, to be reopened again later.
-    pub fn reopen(self) -> Result<Self, Box<ReopenFailed>> {
-        let closed = self.close();
-        closed.open()
+    /// Closes the database after a write failure (redb refuses every operation after an I/O
+    /// error until it is reopened). The in-memory index stays, so the tip is still known; every
+    /// database access returns [`ChainError::Unavailable`] until [`Chain::reopen`] succeeds.
+    pub fn close(&mut self) {
+        self.readers.set(None);
+        self.db = None;
     }
 
-    /// Closes the database, keeping what reopening it needs.
-    pub fn close(self) -> ClosedChain {
-        self.readers.set(None);
-        ClosedChain {
-            storage: self.storage,
-            genesis: Box::new(self.genesis),
-            readers: self.readers,
-            parallel_signatures: self.parallel_signatures,
-            max_headers_ahead: self.max_headers_ahead,
-        }
+    /// True while the database is closed.
+    pub fn is_closed(&self) -> bool {
+        self.db.is_none()
+    }
+
+    /// Closes the database if open, then opens it again from its storage by the rules of
+    /// [`Chain::open_on`]: the index is read again from what was committed, so nothing
+    /// committed is lost (what failed to commit was never there). On failure the chain stays
+    /// closed, to be reopened later; readers get [`ChainError::Unavailable`] meanwhile.
+    pub fn reopen(&mut self) -> Result<OpenReport, ChainError> {
+        self.close();
+        let guard = Guard::new(self.storage.describe());
+        let reopened = guard.clone().run(|| {
+            Self::open_guarded(
+                self.storage.clone(),
+                self.genesis.clone(),
+                guard,
+                self.readers.clone(),
+            )
+        })?;
+        let (parallel, ahead) = (self.parallel_signatures, self.max_headers_ahead);
+        *self = reopened;
+        self.parallel_signatures = parallel;
+        self.max_headers_ahead = ahead;
+        Ok(self.opened)
+    }
+
+    /// Commits an empty write transaction: whether the database takes writes (after a reopen).
+    pub fn check_writable(&self) -> Result<(), ChainError> {
+        let guard = self.guard.clone();
+        guard.run(|| {
+            self.db()?.begin_write()?.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The open database, or [`ChainError::Unavailable`] while closed.
+    fn db(&self) -> Result<&Database, ChainError> {
+        self.db.as_deref().ok_or_else(|| ChainError::Unavailable {
+            path: self.storage.describe(),
+            detail: "it was closed after a write failure and is not reopened yet".into(),
+        })
     }
 
     /// Lets blocks that extend the tip verify their transfer signatures on a scoped second
@@ -490,7 +475,7 @@ impl Chain {
     pub fn record(&self, hash: &Hash) -> Result<Option<BlockRecord>, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let table = txn.open_table(store::BLOCKS)?;
             let record = match table.get(hash.0)? {
                 Some(v) => Some(decode::<BlockRecord>(v.value())?),
@@ -509,7 +494,7 @@ impl Chain {
     pub fn block(&self, hash: &Hash) -> Result<Option<Block>, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let blocks = txn.open_table(store::BLOCKS)?;
             let bodies = txn.open_table(store::BODIES)?;
             let Some(record) = blocks.get(hash.0)? else {
@@ -568,7 +553,7 @@ impl Chain {
                 .flatten()
                 .unwrap_or(0);
             let max = max.min(MAX_HEADERS_PER_QUERY);
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let blocks = txn.open_table(store::BLOCKS)?;
             let mut out = Vec::with_capacity(max.min(self.main.len()));
             let mut height = start + 1;
@@ -593,7 +578,7 @@ impl Chain {
     pub fn account(&self, address: &Address) -> Result<AccountState, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let tree = StateTree::new(RedbReader::open(&txn)?);
             let stored = tree.get(address)?;
             let proof = tree.prove(address)?;
@@ -624,7 +609,7 @@ impl Chain {
     ) -> Result<Vec<(Amount, u64)>, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let tree = StateTree::new(RedbReader::open(&txn)?);
             let height = self.height();
             let maturity = self.genesis.config.consensus.coinbase_maturity;
@@ -643,7 +628,7 @@ impl Chain {
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let table = txn.open_table(store::TX_INDEX)?;
             Ok(table
                 .get(id.0)?
@@ -655,7 +640,7 @@ impl Chain {
     pub fn supply_at(&self, height: Height) -> Result<Option<Amount>, ChainError> {
         let guard = self.guard.clone();
         guard.run(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let table = txn.open_table(store::SUPPLY)?;
             Ok(table.get(height)?.map(|v| Amount(v.value())))
         })
@@ -669,7 +654,7 @@ impl Chain {
             if from > to {
                 return Ok(Vec::new());
             }
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let table = txn.open_table(store::SUPPLY)?;
             let mut rows = Vec::new();
             for entry in table.range(from..=to)? {
@@ -686,7 +671,7 @@ impl Chain {
     }
 
     fn is_initialised(&self) -> Result<bool, ChainError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         match txn.open_table(store::META) {
             Ok(_) => Ok(true),
             Err(TableError::TableDoesNotExist(_)) => {
@@ -706,7 +691,7 @@ impl Chain {
     /// header-only records: the number changes, nothing else).
     fn upgrade_schema(&mut self) -> Result<(), ChainError> {
         let version = {
-            let txn = self.db.begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let meta = txn.open_table(store::META)?;
             meta.get(store::META_SCHEMA)?
                 .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
@@ -715,7 +700,7 @@ impl Chain {
         if version == Some(SCHEMA_VERSION) {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(store::META)?
             .insert(store::META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
         txn.commit()?;
@@ -734,7 +719,7 @@ impl Chain {
             status: BlockStatus::Valid,
         };
         let (_, body) = BlockBody::split(g.block.clone());
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut meta = txn.open_table(store::META)?;
             meta.insert(store::META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
@@ -764,7 +749,7 @@ impl Chain {
 
     /// Reads the block index and the main chain into memory and checks they agree.
     fn load(&mut self) -> Result<(), ChainError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let blocks = txn.open_table(store::BLOCKS)?;
         for row in blocks.iter()? {
             let (k, v) = row?;

@@ -58,12 +58,15 @@ pub struct GetSyncView {
 
 impl Handler<ImportHeaders> for ChainState {
     type Result = actix::MessageResult<ImportHeaders>;
-    fn handle(&mut self, msg: ImportHeaders, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ImportHeaders, ctx: &mut Context<Self>) -> Self::Result {
         let mut pending = msg.pending;
         let result = self
             .chain
             .import_headers(&mut pending, msg.headers, self.clock.now_ms());
         metrics::headers(&result);
+        if let Err(spacetime::chain::HeadersError::Chain(e)) = &result {
+            self.storage_error(e, ctx);
+        }
         actix::MessageResult((pending, result))
     }
 }
@@ -108,10 +111,11 @@ impl Handler<ImportBlocks> for ChainState {
                             last_event = Some(event);
                         }
                     }
+                    self.storage_ok();
                     out.push((hash, Ok(imported.status)));
                 }
                 Err(ImportError::Chain(e)) => {
-                    tracing::error!("chain database: {e}");
+                    self.storage_error(&e, ctx);
                     if let Some(e) = last_event.take() {
                         self.publish(&e);
                     }

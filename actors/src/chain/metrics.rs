@@ -28,6 +28,13 @@ pub const HEADER_ONLY: &str = "spacetime_chain_header_only_blocks";
 pub const HEADER_BATCHES: &str = "spacetime_chain_header_batches_total";
 /// Headers newly stored.
 pub const HEADERS_STORED: &str = "spacetime_chain_headers_stored_total";
+/// The chain database's state: 0 healthy, 1 unwritable (writes failed; reopening with
+/// backoff), 2 damaged (the node stops; the operator recovers the file).
+pub const STORAGE_STATUS: &str = "spacetime_chain_storage_status";
+/// Database writes that failed (disk full, I/O error).
+pub const WRITE_FAILURES: &str = "spacetime_chain_write_failures_total";
+/// Reopens of the database after a write failure, by result (ok, failed).
+pub const REOPENS: &str = "spacetime_chain_reopens_total";
 /// Chain events not delivered because a subscriber's mailbox was full.
 pub const EVENTS_DROPPED: &str = "spacetime_chain_events_dropped_total";
 
@@ -105,4 +112,20 @@ pub(crate) fn headers(
 pub(crate) fn best_header(height: u64, header_only: usize) {
     metrics::gauge!(HEADER_HEIGHT).set(height as f64);
     metrics::gauge!(HEADER_ONLY).set(header_only as f64);
+}
+
+/// A write to the database failed.
+pub(crate) fn write_failure() {
+    metrics::counter!(WRITE_FAILURES).increment(1);
+}
+
+/// The database's state (see [`STORAGE_STATUS`]).
+pub(crate) fn storage_status(code: u8) {
+    metrics::gauge!(STORAGE_STATUS).set(f64::from(code));
+}
+
+/// A reopen after a write failure was tried.
+pub(crate) fn reopened(ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    metrics::counter!(REOPENS, "result" => result).increment(1);
 }

@@ -9,6 +9,7 @@
 
 pub mod blockfile;
 pub mod download;
+pub mod health;
 pub mod metrics;
 pub mod server;
 
@@ -159,6 +160,8 @@ pub struct ChainState {
     /// Virtual time charged per import (zero outside the simulator).
     costs: CostModel,
     subscribers: Vec<Recipient<ChainNotification>>,
+    /// The database's health: write failures and damage.
+    health: health::StorageHealth,
 }
 
 impl Actor for ChainState {
@@ -201,6 +204,7 @@ impl ChainState {
             rng,
             costs,
             subscribers: Vec::new(),
+            health: health::StorageHealth::default(),
         };
         // On its own thread it may use a second one for signatures; inline it stays on one.
         chain.set_parallel_signatures(!spawner.is_inline());
@@ -227,6 +231,7 @@ impl ChainState {
         }
         match &result {
             Ok(imported) => {
+                self.storage_ok();
                 metrics::imported(imported, started.elapsed());
                 for event in &imported.events {
                     self.publish(event);
@@ -234,10 +239,22 @@ impl ChainState {
             }
             Err(ImportError::Invalid { reason, .. })
             | Err(ImportError::BodyMismatch { reason, .. }) => metrics::rejected(reason),
-            Err(ImportError::Chain(e)) => tracing::error!("chain database: {e}"),
+            Err(ImportError::Chain(e)) => self.storage_error(e, ctx),
         }
         let tip = self.chain.tip();
         metrics::tip(tip.height, tip.timestamp_ms, self.chain.orphan_count());
+        result
+    }
+
+    /// Passes a query's result through, looking at its database error if any.
+    fn observe<T>(
+        &mut self,
+        result: Result<T, ChainError>,
+        ctx: &mut Context<Self>,
+    ) -> Result<T, ChainError> {
+        if let Err(e) = &result {
+            self.storage_error(e, ctx);
+        }
         result
     }
 
@@ -275,44 +292,51 @@ impl Handler<GetTip> for ChainState {
 
 impl Handler<GetHeaders> for ChainState {
     type Result = Result<Vec<BlockHeader>, ChainError>;
-    fn handle(&mut self, msg: GetHeaders, _: &mut Context<Self>) -> Self::Result {
-        self.chain
-            .headers_after(&msg.locator, msg.stop.as_ref(), msg.max)
+    fn handle(&mut self, msg: GetHeaders, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self
+            .chain
+            .headers_after(&msg.locator, msg.stop.as_ref(), msg.max);
+        self.observe(result, ctx)
     }
 }
 
 impl Handler<GetBlock> for ChainState {
     type Result = Result<Option<Block>, ChainError>;
-    fn handle(&mut self, msg: GetBlock, _: &mut Context<Self>) -> Self::Result {
-        self.chain.block(&msg.0)
+    fn handle(&mut self, msg: GetBlock, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.chain.block(&msg.0);
+        self.observe(result, ctx)
     }
 }
 
 impl Handler<GetBlockAt> for ChainState {
     type Result = Result<Option<Block>, ChainError>;
-    fn handle(&mut self, msg: GetBlockAt, _: &mut Context<Self>) -> Self::Result {
-        self.chain.block_at(msg.0)
+    fn handle(&mut self, msg: GetBlockAt, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.chain.block_at(msg.0);
+        self.observe(result, ctx)
     }
 }
 
 impl Handler<GetAccount> for ChainState {
     type Result = Result<AccountState, ChainError>;
-    fn handle(&mut self, msg: GetAccount, _: &mut Context<Self>) -> Self::Result {
-        self.chain.account(&msg.0)
+    fn handle(&mut self, msg: GetAccount, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.chain.account(&msg.0);
+        self.observe(result, ctx)
     }
 }
 
 impl Handler<GetAccountSnapshots> for ChainState {
     type Result = Result<Vec<(spacetime::Amount, u64)>, ChainError>;
-    fn handle(&mut self, msg: GetAccountSnapshots, _: &mut Context<Self>) -> Self::Result {
-        self.chain.account_snapshots(&msg.0)
+    fn handle(&mut self, msg: GetAccountSnapshots, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.chain.account_snapshots(&msg.0);
+        self.observe(result, ctx)
     }
 }
 
 impl Handler<GetSupply> for ChainState {
     type Result = Result<Vec<SupplyRow>, ChainError>;
-    fn handle(&mut self, msg: GetSupply, _: &mut Context<Self>) -> Self::Result {
-        self.chain.supply_audit(msg.from, msg.to)
+    fn handle(&mut self, msg: GetSupply, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.chain.supply_audit(msg.from, msg.to);
+        self.observe(result, ctx)
     }
 }
 
@@ -326,6 +350,10 @@ impl Handler<Subscribe> for ChainState {
 impl Handler<GetMiningContext> for ChainState {
     type Result = Option<MiningContext>;
     fn handle(&mut self, msg: GetMiningContext, _: &mut Context<Self>) -> Self::Result {
+        // No mining on a database that cannot take the block.
+        if self.chain.is_closed() {
+            return None;
+        }
         self.chain.mining_context(&self.chain.tip().hash, msg.epoch)
     }
 }
@@ -350,6 +378,10 @@ impl Handler<BuildAndImport> for ChainState {
                         }
                         _ => draft.transfers.clear(),
                     }
+                }
+                Err(BuildError::Chain(e)) => {
+                    self.storage_error(&e, ctx);
+                    return Err(BuildError::Chain(e).into());
                 }
                 Err(e) => return Err(e.into()),
             }
