@@ -83,7 +83,7 @@ fn penalties(view: &MetricsView) -> String {
         "sync {:?}, p2p {:?}, bans {}, stallers {}",
         labelled(view, sync_metrics::PENALTIES),
         labelled(view, p2p_metrics::MISBEHAVIOUR),
-        view.counter(p2p_metrics::BANS),
+        labelled(view, p2p_metrics::BANS),
         view.counter(sync_metrics::STALLERS),
     )
 }

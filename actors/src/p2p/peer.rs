@@ -18,7 +18,7 @@ use spacetime::wire::{DisconnectReason, Hello, LocalHello, Message};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::events::{Outgoing, PeerChainMessage, PeerRequest, Routes, SessionEvent};
+use super::events::{CloseReceiver, Outgoing, PeerChainMessage, PeerRequest, Routes, SessionEvent};
 use crate::clock::Clock;
 use crate::net::{
     BoxStream, HelloError, Role, Session, StaticKey, TransportError, exchange_hello, handshake,
@@ -80,12 +80,19 @@ pub(crate) struct PeerTask {
     pub reply: mpsc::WeakSender<Outgoing>,
     /// The node-wide bandwidth limits.
     pub bandwidth: Option<Arc<super::Bandwidth>>,
+    /// The manager's signal to end the session with a reason.
+    pub close: CloseReceiver,
 }
 
 /// Runs a session to its end, then tells the manager.
-pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::Receiver<Outgoing>) {
+pub(crate) async fn run(
+    mut task: PeerTask,
+    stream: BoxStream,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) {
     let events = task.events.clone();
     let id = task.id;
+    let mut close = task.close.clone();
     // The manager may end a connection still in its handshake (evicted from the handshake
     // pool); messages queued meanwhile are sent once the session is open.
     let mut early = Vec::new();
@@ -96,16 +103,19 @@ pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::R
             tokio::select! {
                 biased;
                 opened = &mut open => break opened,
+                _ = close.changed() => {
+                    let reason = *close.borrow();
+                    break Err((format!("closed during the handshake: {reason:?}"), false));
+                }
                 command = outgoing.recv() => match command {
                     Some(Outgoing::Send(m)) => early.push(*m),
-                    Some(Outgoing::Disconnect(reason)) => {
-                        break Err((format!("closed during the handshake: {reason:?}"), false));
-                    }
                     None => break Err(("closed during the handshake".into(), false)),
                 },
             }
         }
     };
+    // The close signal seen during the handshake stays seen: serve checks its value first.
+    task.close = close;
     let (reason, self_connection) = match opened {
         Ok((session, theirs)) => (serve(task, session, theirs, outgoing, early).await, false),
         Err(ended) => ended,
@@ -166,6 +176,7 @@ async fn serve(
         routes,
         reply,
         bandwidth,
+        mut close,
         ..
     } = task;
     let deliver = Deliver {
@@ -184,6 +195,10 @@ async fn serve(
     for m in early {
         rules.send(m);
     }
+    // Asked to close while the Hello was on its way (a banned node id): the peer is told why.
+    if let Some(reason) = *close.borrow_and_update() {
+        rules.disconnect(reason);
+    }
     let write_bound = Duration::from_millis(rules.config().idle_ms);
     let mut reported = session.traffic();
     let timer = tokio::time::sleep_until(deadline(&rules, clock.as_ref()));
@@ -194,18 +209,19 @@ async fn serve(
         tokio::select! {
             biased;
             () = &mut timer => rules.on_timeout(clock.now_ms()),
+            // The manager ends the session (a ban, an eviction, shutdown): before anything
+            // queued, so a full queue cannot hold the Disconnect up.
+            _ = close.changed() => {
+                rules.disconnect(close.borrow().unwrap_or(DisconnectReason::Shutdown));
+            }
             command = outgoing.recv() => match command {
                 Some(Outgoing::Send(m)) => {
                     rules.send(*m);
                     // Take whatever else is ready too, then write once.
-                    while let Ok(next) = outgoing.try_recv() {
-                        match next {
-                            Outgoing::Send(m) => rules.send(*m),
-                            Outgoing::Disconnect(reason) => rules.disconnect(reason),
-                        }
+                    while let Ok(Outgoing::Send(m)) = outgoing.try_recv() {
+                        rules.send(*m);
                     }
                 }
-                Some(Outgoing::Disconnect(reason)) => rules.disconnect(reason),
                 None => rules.disconnect(DisconnectReason::Shutdown),
             },
             received = session.recv_frame() => match received {

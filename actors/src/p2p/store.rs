@@ -1,4 +1,4 @@
-//! Persistence of the address book and the ban list in the data directory.
+//! Persistence of the address book and the bans in the data directory.
 //!
 //! Files are written to a temporary name and renamed, so a crash leaves the old or the new
 //! file, never half of one. A file that does not decode is moved aside (`.corrupt`) and the node
@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use spacetime::encoding::{Canonical, decode, encode};
+use spacetime::p2p::{AddrBook, Bans};
 
 /// File name of the address book in the data directory.
 pub const PEERS_FILE: &str = "peers.dat";
@@ -14,6 +15,9 @@ pub const PEERS_FILE: &str = "peers.dat";
 pub const BANS_FILE: &str = "bans.dat";
 /// File name of the ban history (repeat offences) in the data directory.
 pub const BAN_HISTORY_FILE: &str = "ban-history.dat";
+/// File name of the node-id bans and their history in the data directory (absent before node
+/// ids were banned: read as empty).
+pub const NODE_BANS_FILE: &str = "node-bans.dat";
 
 /// Why a peer store file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,44 @@ pub fn save_bytes(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// The address book and bans kept in `dir` (empty when `dir` is `None`, a file is missing, or
+/// one is damaged).
+pub fn load_state(dir: Option<&Path>) -> (AddrBook, Bans) {
+    let Some(dir) = dir else {
+        return (AddrBook::new(), Bans::default());
+    };
+    let book = load_or_empty(&dir.join(PEERS_FILE), "address book").map(AddrBook::from_snapshot);
+    let bans = load_or_empty(&dir.join(BANS_FILE), "ban list");
+    // Absent before repeat offences were remembered: every ban is then a first one.
+    let history = load_or_empty(&dir.join(BAN_HISTORY_FILE), "ban history");
+    // Absent before node ids were banned: none are.
+    let nodes = load_or_empty(&dir.join(NODE_BANS_FILE), "node ban list");
+    (
+        book.unwrap_or_else(AddrBook::new),
+        Bans::new(
+            bans.unwrap_or_default(),
+            history.unwrap_or_default(),
+            nodes.unwrap_or_default(),
+        ),
+    )
+}
+
+/// A peer store file's contents, or `None` when it is missing or damaged (moved aside with a
+/// warning: the node starts with an empty one rather than refusing to start).
+fn load_or_empty<T: spacetime::encoding::Canonical>(path: &Path, what: &str) -> Option<T> {
+    match load(path) {
+        Loaded::Found(value) => Some(value),
+        Loaded::Missing => None,
+        Loaded::Corrupt(aside) => {
+            tracing::warn!(
+                "{what} was damaged; moved to {} and starting empty",
+                aside.display()
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
