@@ -467,3 +467,48 @@ async fn a_banned_node_id_is_refused_from_any_address_and_its_neighbours_still_c
             .unwrap()
     );
 }
+
+#[actix_rt::test]
+async fn a_flood_of_garbage_handshakes_bans_the_address_one_probe_does_not() {
+    let mut c = config(vec![], 8);
+    c.peers.trust_loopback = false;
+    let a = node(c, NET).await;
+    let target = a.listening.unwrap();
+    let flooder: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    // Bytes that frame as a Noise message but are no handshake: 25 points each on the address.
+    let probe = || async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(flooder, 0)).unwrap();
+        let Ok(mut stream) = socket.connect(target).await else {
+            return;
+        };
+        let _ = stream.write_all(&[0, 4, 1, 2, 3, 4]).await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest)).await;
+    };
+    probe().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !a.manager.send(IsBanned(flooder)).await.unwrap(),
+        "one probe"
+    );
+    for _ in 0..3 {
+        probe().await;
+    }
+    let start = Instant::now();
+    while !a.manager.send(IsBanned(flooder)).await.unwrap() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the flood was not banned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only that address: an honest node on 127.0.0.1 still connects.
+    let honest = node(config(vec![target], 8), NET).await;
+    let counts = wait_for(&[a, honest], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    assert_eq!(counts, vec![1, 1]);
+}

@@ -138,6 +138,8 @@ pub struct PeerManager {
     config: PeerManagerConfig,
     book: AddrBook,
     bans: Bans,
+    /// Handshake faults by address: all a fault before the Noise handshake completes proves.
+    handshake_scores: BTreeMap<IpAddr, PeerScore>,
     peers: BTreeMap<PeerId, PeerState>,
     /// Outbound dials in flight.
     dialing: BTreeMap<SocketAddr, u64>,
@@ -148,6 +150,8 @@ pub struct PeerManager {
 
 /// How long a dial may stay in flight before another one replaces it.
 const DIAL_TIMEOUT_MS: u64 = 10_000;
+/// Most addresses whose handshake faults are scored; the least suspect makes room.
+pub const MAX_HANDSHAKE_SCORES: usize = 4096;
 
 impl PeerManager {
     /// A manager with `config`, an address book and bans (restored from disk or empty).
@@ -157,6 +161,7 @@ impl PeerManager {
             config,
             book,
             bans,
+            handshake_scores: BTreeMap::new(),
             peers: BTreeMap::new(),
             dialing: BTreeMap::new(),
             local: std::collections::BTreeSet::new(),
@@ -207,6 +212,7 @@ impl PeerManager {
         self.dialing
             .retain(|_, started| now_ms.saturating_sub(*started) < DIAL_TIMEOUT_MS);
         self.bans.prune(now_ms);
+        self.handshake_scores.retain(|_, s| s.points(now_ms) > 0);
         let (_, outbound) = self.counts();
         let mut wanted = self
             .config
@@ -492,6 +498,50 @@ impl PeerManager {
             vec![self.bans.ban_address(ip, now_ms)]
         };
         Some(Sanction { peer, reason, bans })
+    }
+
+    /// An inbound connection failed its Noise handshake by its own fault (`what`: bytes that
+    /// are no handshake, or no handshake in time); call before [`Self::on_disconnected`].
+    /// Only the address is known, so the points go to the address, and decay: one failure (a
+    /// port scan) costs nothing more, a flood of them bans the address (returned).
+    pub fn on_handshake_fault(
+        &mut self,
+        peer: PeerId,
+        what: Misbehavior,
+        now_ms: u64,
+    ) -> Option<Ban> {
+        let state = self.peers.get(&peer)?;
+        if state.direction != Direction::Inbound || state.node_id.is_some() {
+            return None;
+        }
+        let ip = state.addr.ip();
+        if self.is_trusted(&ip) {
+            return None;
+        }
+        if self.handshake_scores.len() >= MAX_HANDSHAKE_SCORES
+            && !self.handshake_scores.contains_key(&ip)
+            && let Some((&least, _)) = self
+                .handshake_scores
+                .iter()
+                .min_by_key(|(_, s)| s.points(now_ms))
+        {
+            self.handshake_scores.remove(&least);
+        }
+        let score = self.handshake_scores.entry(ip).or_default();
+        match score.record(what, now_ms) {
+            Verdict::Keep => None,
+            Verdict::Ban { .. } => {
+                self.handshake_scores.remove(&ip);
+                Some(self.bans.ban_address(ip, now_ms))
+            }
+        }
+    }
+
+    /// Handshake fault points of `ip` now.
+    pub fn handshake_points(&self, ip: &IpAddr, now_ms: u64) -> u32 {
+        self.handshake_scores
+            .get(ip)
+            .map_or(0, |s| s.points(now_ms))
     }
 
     /// A peer measured a ping round trip.

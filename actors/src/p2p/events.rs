@@ -63,6 +63,8 @@ pub enum SessionEvent {
         reason: String,
         /// The session reached this node itself.
         self_connection: bool,
+        /// The peer's fault that failed the Noise handshake (garbage, no handshake in time).
+        handshake_fault: Option<Misbehavior>,
     },
     /// A message for the node.
     Message {

@@ -122,6 +122,8 @@ pub(crate) fn misbehaviour_label(what: Misbehavior) -> &'static str {
         Misbehavior::UnprovenWork => "unproven_work",
         Misbehavior::RepeatedItem => "repeated_item",
         Misbehavior::InvalidRelayedBlock => "invalid_relayed_block",
+        Misbehavior::MalformedHandshake => "malformed_handshake",
+        Misbehavior::HandshakeTimeout => "handshake_timeout",
     }
 }
 

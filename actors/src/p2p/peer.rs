@@ -105,26 +105,27 @@ pub(crate) async fn run(
                 opened = &mut open => break opened,
                 _ = close.changed() => {
                     let reason = *close.borrow();
-                    break Err((format!("closed during the handshake: {reason:?}"), false));
+                    break Err(Ended::new(format!("closed during the handshake: {reason:?}")));
                 }
                 command = outgoing.recv() => match command {
                     Some(Outgoing::Send(m)) => early.push(*m),
-                    None => break Err(("closed during the handshake".into(), false)),
+                    None => break Err(Ended::new("closed during the handshake".into())),
                 },
             }
         }
     };
     // The close signal seen during the handshake stays seen: serve checks its value first.
     task.close = close;
-    let (reason, self_connection) = match opened {
-        Ok((session, theirs)) => (serve(task, session, theirs, outgoing, early).await, false),
+    let ended = match opened {
+        Ok((session, theirs)) => Ended::new(serve(task, session, theirs, outgoing, early).await),
         Err(ended) => ended,
     };
     // The session is over; the manager must hear of it even if its mailbox is busy.
     let mut down = SessionEvent::Down {
         id,
-        reason,
-        self_connection,
+        reason: ended.reason,
+        self_connection: ended.self_connection,
+        handshake_fault: ended.fault,
     };
     for _ in 0..100 {
         match events.try_send(down) {
@@ -138,16 +139,48 @@ pub(crate) async fn run(
     }
 }
 
-/// The Noise handshake and the Hello exchange. On failure, returns why, and whether the peer
-/// turned out to be this node itself.
-async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), (String, bool)> {
+/// Why a session ended, as the manager hears it.
+struct Ended {
+    /// For logs.
+    reason: String,
+    /// The peer turned out to be this node itself.
+    self_connection: bool,
+    /// The peer's fault that failed the Noise handshake.
+    fault: Option<Misbehavior>,
+}
+
+impl Ended {
+    fn new(reason: String) -> Self {
+        Self {
+            reason,
+            self_connection: false,
+            fault: None,
+        }
+    }
+}
+
+/// The Noise handshake and the Hello exchange. On failure, returns why, whether the peer
+/// turned out to be this node itself, and whether the handshake failed by the peer's fault.
+async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), Ended> {
     let timeout = task.timeouts.handshake;
     let rng = NodeRng::from_seed(task.rng.derive("noise").bytes32());
     let mut session = match handshake(stream, &task.key, task.role, timeout, rng).await {
         Ok(s) => s,
         Err(e) => {
             super::metrics::handshake_failed(&e);
-            return Err((format!("handshake: {e}"), false));
+            // Bytes that are no Noise handshake, or none in time: the peer's doing (a closed
+            // or broken connection may be the network's).
+            let fault = match e {
+                TransportError::Noise(_) | TransportError::Frame(_) => {
+                    Some(Misbehavior::MalformedHandshake)
+                }
+                TransportError::HandshakeTimeout => Some(Misbehavior::HandshakeTimeout),
+                TransportError::Closed | TransportError::Io(_) => None,
+            };
+            return Err(Ended {
+                fault,
+                ..Ended::new(format!("handshake: {e}"))
+            });
         }
     };
     match exchange_hello(&mut session, &task.hello, &task.local, timeout).await {
@@ -155,7 +188,10 @@ async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), (S
         Err(e) => {
             super::metrics::hello_failed(&e);
             let own = matches!(e, HelloError::Refused(DisconnectReason::SelfConnection));
-            Err((format!("hello: {e}"), own))
+            Err(Ended {
+                self_connection: own,
+                ..Ended::new(format!("hello: {e}"))
+            })
         }
     }
 }

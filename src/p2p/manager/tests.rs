@@ -452,3 +452,84 @@ fn a_trusted_address_lets_a_banned_node_id_in_and_never_bans_it() {
     assert!(sanction.bans.is_empty());
     assert_eq!(m.bans().nodes().of(&bad).map(|s| s.strikes.count), Some(1));
 }
+
+#[test]
+fn a_flood_of_bad_handshakes_bans_the_address_one_does_not() {
+    use crate::p2p::{BAN_STEPS_MS, BanKind};
+    let mut m = manager(PeerManagerConfig::default());
+    let addr = v4(7, 7, 7, 7, 1);
+    // A port scan: one garbage handshake, points that decay, no ban.
+    let (id, _) = m.on_inbound(addr, 0).unwrap();
+    assert_eq!(
+        m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+        None
+    );
+    m.on_disconnected(id);
+    assert_eq!(m.handshake_points(&addr.ip(), 0), 25);
+    assert_eq!(m.handshake_points(&addr.ip(), 25 * 60_000), 0);
+    m.on_tick(25 * 60_000, &mut Rng(1));
+    assert!(m.handshake_scores.is_empty(), "forgotten once decayed");
+    // A flood: the fourth garbage handshake in a row bans the address, for the first step.
+    let mut ban = None;
+    for i in 0..4 {
+        let (id, _) = m.on_inbound(addr, 30 * 60_000 + i).unwrap();
+        ban = m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 30 * 60_000 + i);
+        m.on_disconnected(id);
+    }
+    assert_eq!(
+        ban,
+        Some(crate::p2p::Ban {
+            kind: BanKind::Address,
+            lasts_ms: BAN_STEPS_MS[0]
+        })
+    );
+    assert_eq!(
+        m.on_inbound(addr, 30 * 60_000 + 5).unwrap_err(),
+        InboundRefusal::Banned
+    );
+    // Stalled handshakes count too, less: ten of them.
+    let other = v4(7, 7, 7, 8, 1);
+    for i in 0..10 {
+        let (id, _) = m.on_inbound(other, i).unwrap();
+        let ban = m.on_handshake_fault(id, Misbehavior::HandshakeTimeout, i);
+        assert_eq!(ban.is_some(), i == 9, "{i}");
+        m.on_disconnected(id);
+    }
+}
+
+#[test]
+fn handshake_faults_spare_trusted_addresses_outbound_dials_and_sessions() {
+    let mut m = manager(PeerManagerConfig {
+        trusted: vec![v4(10, 0, 0, 5, 0).ip()],
+        ..Default::default()
+    });
+    for _ in 0..10 {
+        let (id, _) = m.on_inbound(v4(10, 0, 0, 5, 1), 0).unwrap();
+        assert_eq!(
+            m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+            None
+        );
+        m.on_disconnected(id);
+        let out = m.on_dialed(v4(8, 8, 8, 8, 9444), 0);
+        assert_eq!(
+            m.on_handshake_fault(out, Misbehavior::MalformedHandshake, 0),
+            None
+        );
+        m.on_disconnected(out);
+    }
+    assert!(m.handshake_scores.is_empty());
+    // Once the Hello is accepted, faults are the node id's, through on_misbehavior.
+    let id = session(&mut m, v4(9, 9, 9, 9, 1), Hash([9; 32]), 0);
+    assert_eq!(
+        m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+        None
+    );
+    // The table of scored addresses is bounded.
+    for i in 0..(MAX_HANDSHAKE_SCORES as u32 + 5) {
+        let addr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::from(i + 1)), 1);
+        let (id, _) = m.on_inbound(addr, 0).unwrap();
+        m.on_handshake_fault(id, Misbehavior::HandshakeTimeout, 0);
+        m.on_disconnected(id);
+    }
+    assert_eq!(m.handshake_scores.len(), MAX_HANDSHAKE_SCORES);
+}

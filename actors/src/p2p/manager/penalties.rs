@@ -95,6 +95,32 @@ impl PeerManagerActor {
     }
 }
 
+impl PeerManagerActor {
+    /// Scores the fault of an inbound connection that failed its Noise handshake against its
+    /// address: logged at debug (one is a port scan), at warn when it bans the address.
+    pub(crate) fn handshake_fault(&mut self, peer: PeerId, what: Misbehavior) {
+        crate::p2p::metrics::misbehaved(what);
+        let addr = self.handles.get(&peer).map(|h| h.addr);
+        match self
+            .core
+            .on_handshake_fault(peer, what, self.clock.now_ms())
+        {
+            None => tracing::debug!(peer = peer.0, addr = ?addr, ?what, "handshake fault"),
+            Some(ban) => {
+                tracing::warn!(
+                    peer = peer.0,
+                    addr = ?addr,
+                    ?what,
+                    address_banned_s = ban.lasts_ms / 1000,
+                    "handshake faults: address banned"
+                );
+                crate::p2p::metrics::banned(ban.kind);
+                self.persist_in_background();
+            }
+        }
+    }
+}
+
 /// End a session without a ban (a peer that stalls the download).
 #[derive(Debug, ActixMessage)]
 #[rtype(result = "()")]

@@ -18,7 +18,13 @@ impl Handler<SessionEvent> for PeerManagerActor {
                 id,
                 reason,
                 self_connection,
-            } => self.on_down(id, reason, self_connection),
+                handshake_fault,
+            } => {
+                if let Some(what) = handshake_fault {
+                    self.handshake_fault(id, what);
+                }
+                self.on_down(id, reason, self_connection);
+            }
             SessionEvent::Misbehaved { id, what } => self.penalize(id, what),
             SessionEvent::Latency { id, rtt_ms } => {
                 crate::p2p::metrics::latency(rtt_ms);
