@@ -167,4 +167,29 @@ mod tests {
         assert!(aside.exists() && !path.exists());
         assert_eq!(load::<BanList>(&path), Loaded::Missing);
     }
+
+    #[test]
+    fn a_data_dir_from_before_node_bans_loads_and_node_bans_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip: std::net::IpAddr = "1.2.3.4".parse().unwrap();
+        // What an older node left: address bans and their history, no node-bans.dat.
+        let mut old = BanList::default();
+        old.ban(ip, 99);
+        save(&dir.path().join(BANS_FILE), &old).unwrap();
+        let mut history = spacetime::p2p::BanHistory::default();
+        history.record(ip, 0);
+        save(&dir.path().join(BAN_HISTORY_FILE), &history).unwrap();
+        let (_, bans) = load_state(Some(dir.path()));
+        assert!(bans.is_address_banned(&ip, 98));
+        assert_eq!(bans.history(), &history);
+        assert!(bans.nodes().is_empty());
+        // Node bans saved and loaded beside them.
+        let mut bans = bans;
+        let node = spacetime::Hash([5; 32]);
+        bans.ban_node(node, ip, 10);
+        save(&dir.path().join(NODE_BANS_FILE), bans.nodes()).unwrap();
+        let (_, again) = load_state(Some(dir.path()));
+        assert!(again.is_node_banned(&node, 11));
+        assert_eq!(again.nodes(), bans.nodes());
+    }
 }
