@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use spacetime::p2p::PeerManagerConfig;
-use spacetime::wire::{Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities};
+use spacetime::wire::{
+    DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities,
+};
 use spacetime::{BoundedString, Hash};
 use spacetime_actors::net::{Role, StaticKey, exchange_hello, handshake};
 use spacetime_actors::p2p::{
-    ChainTip, GetPeers, IsBanned, Network, NetworkConfig, Shutdown, Timeouts, start,
+    ChainTip, GetPeers, IsBanned, IsNodeBanned, Network, NetworkConfig, Shutdown, Timeouts, start,
 };
 use spacetime_actors::seams::Seams;
 
@@ -136,11 +138,16 @@ async fn a_peer_sending_garbage_is_banned_and_others_keep_working() {
     })
     .await;
 
-    // A rogue client completes the handshake and Hello, then sends an oversized frame.
-    let mut session = rogue(&a).await;
-    send_garbage_until_cut(&mut session).await;
+    // A rogue client completes the handshake and Hello, then sends an oversized frame: it is
+    // told why, and its node id is banned (not the address it shares with the honest node).
+    let (mut session, rogue_id) = rogue(&a).await;
+    assert_eq!(
+        send_garbage_until_cut(&mut session).await,
+        Some(DisconnectReason::ProtocolViolation)
+    );
+    assert!(a.manager.send(IsNodeBanned(rogue_id)).await.unwrap());
     let localhost = "127.0.0.1".parse().unwrap();
-    assert!(a.manager.send(IsBanned(localhost)).await.unwrap());
+    assert!(!a.manager.send(IsBanned(localhost)).await.unwrap());
     // The honest peer's session is untouched.
     let counts = wait_for(&[a, honest], Duration::from_millis(10), |_| true).await;
     assert_eq!(counts, vec![1, 1]);
@@ -151,10 +158,14 @@ async fn a_trusted_address_sending_garbage_is_disconnected_but_not_banned() {
     let mut c = config(vec![], 8);
     c.peers.trust_loopback = true;
     let a = node(c, NET).await;
-    let mut session = rogue(&a).await;
-    send_garbage_until_cut(&mut session).await;
+    let (mut session, rogue_id) = rogue(&a).await;
+    assert_eq!(
+        send_garbage_until_cut(&mut session).await,
+        Some(DisconnectReason::ProtocolViolation)
+    );
     let localhost = "127.0.0.1".parse().unwrap();
     assert!(!a.manager.send(IsBanned(localhost)).await.unwrap());
+    assert!(!a.manager.send(IsNodeBanned(rogue_id)).await.unwrap());
     // Another node of the operator's on the same address still gets in.
     let honest = node(config(vec![a.listening.unwrap()], 8), NET).await;
     let counts = wait_for(&[a, honest], Duration::from_secs(10), |c| {
@@ -233,33 +244,54 @@ async fn a_slowloris_from_200_addresses_keeps_no_honest_peer_out() {
     drop(honest);
 }
 
-/// Sends an oversized frame over `session` and waits until the node ends it.
-async fn send_garbage_until_cut(session: &mut spacetime_actors::net::Session) {
+/// Sends an oversized frame over `session` and waits until the node ends it; returns the
+/// reason of the `Disconnect` it sent (`None`: the connection closed without one).
+async fn send_garbage_until_cut(
+    session: &mut spacetime_actors::net::Session,
+) -> Option<DisconnectReason> {
     session
         .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
         .await
         .unwrap();
+    until_cut(session).await
+}
+
+/// Reads `session` until the node ends it; the reason of its `Disconnect`, if it sent one.
+async fn until_cut(session: &mut spacetime_actors::net::Session) -> Option<DisconnectReason> {
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match session.recv().await {
-                Ok(Message::Disconnect(_)) | Err(_) => return,
+                Ok(Message::Disconnect(d)) => return Some(d.reason),
+                Err(_) => return None,
                 Ok(_) => {}
             }
         }
     })
     .await;
-    assert!(ended.is_ok(), "the rogue session was not ended");
+    ended.expect("the rogue session was not ended")
 }
 
-/// A client that completes the handshake and Hello with `node`, outside the node's code path.
-async fn rogue(node: &Network) -> spacetime_actors::net::Session {
+/// A client that completes the handshake and Hello with `node`, outside the node's code path;
+/// returns the session and the client's node id.
+async fn rogue(node: &Network) -> (spacetime_actors::net::Session, Hash) {
     let key = StaticKey::generate().unwrap();
-    let stream = tokio::net::TcpStream::connect(node.listening.unwrap())
-        .await
-        .unwrap();
+    let session = rogue_from(node, &key, "127.0.0.1".parse().unwrap()).await;
+    (session, key.node_id())
+}
+
+/// A client with `key`, connecting from `source` (any loopback address reaches a node on
+/// 127.0.0.1), that completes the handshake and Hello with `node`.
+async fn rogue_from(
+    node: &Network,
+    key: &StaticKey,
+    source: std::net::IpAddr,
+) -> spacetime_actors::net::Session {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    let stream = socket.connect(node.listening.unwrap()).await.unwrap();
     let mut session = handshake(
         stream,
-        &key,
+        key,
         Role::Initiator,
         Duration::from_secs(3),
         spacetime::NodeRng::from_os().unwrap(),
@@ -291,7 +323,7 @@ async fn rogue(node: &Network) -> spacetime_actors::net::Session {
 #[actix_rt::test]
 async fn a_flooding_peer_is_disconnected_and_banned() {
     let a = node(config(vec![], 8), NET).await;
-    let mut session = rogue(&a).await;
+    let (mut session, rogue_id) = rogue(&a).await;
     // Pings are allowed in a burst of 5 and then one per second; send 200 at once.
     for nonce in 0..200 {
         session
@@ -309,12 +341,11 @@ async fn a_flooding_peer_is_disconnected_and_banned() {
         }
     })
     .await;
-    assert_eq!(
-        ended,
-        Ok(Some(spacetime::wire::DisconnectReason::RateLimited))
-    );
+    assert_eq!(ended, Ok(Some(DisconnectReason::RateLimited)));
+    // Abuse inside a session bans the node id, not the address.
+    assert!(a.manager.send(IsNodeBanned(rogue_id)).await.unwrap());
     assert!(
-        a.manager
+        !a.manager
             .send(IsBanned("127.0.0.1".parse().unwrap()))
             .await
             .unwrap()
@@ -360,14 +391,13 @@ async fn bans_survive_a_restart() {
     let mut with_data = config(vec![], 8);
     with_data.data_dir = Some(dir.path().to_owned());
     let a = node(with_data.clone(), NET).await;
-    let mut session = rogue(&a).await;
+    let (mut session, rogue_id) = rogue(&a).await;
     session
         .send_raw_plaintext(&[0x00, 0x30, 0x00, 0x00, 6])
         .await
         .unwrap();
-    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let start = Instant::now();
-    while !a.manager.send(IsBanned(localhost)).await.unwrap() {
+    while !a.manager.send(IsNodeBanned(rogue_id)).await.unwrap() {
         assert!(start.elapsed() < Duration::from_secs(5), "not banned");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -375,9 +405,110 @@ async fn bans_survive_a_restart() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let again = node(with_data, NET).await;
     assert!(
-        again.manager.send(IsBanned(localhost)).await.unwrap(),
+        again.manager.send(IsNodeBanned(rogue_id)).await.unwrap(),
         "the ban was lost on restart"
     );
-    // The offence is remembered too, so a repeat after the ban is banned for longer.
-    assert!(dir.path().join("ban-history.dat").is_file());
+    // The offence is remembered with it, so a repeat after the ban is banned for longer.
+    assert!(dir.path().join("node-bans.dat").is_file());
+}
+
+#[actix_rt::test]
+async fn a_banned_node_id_is_refused_from_any_address_and_its_neighbours_still_connect() {
+    // trust_loopback is off (the default outside --dev), so bans apply on 127.0.0.1.
+    let mut c = config(vec![], 8);
+    c.peers.trust_loopback = false;
+    let a = node(c, NET).await;
+    let first = node(config(vec![a.listening.unwrap()], 8), NET).await;
+    wait_for(&[a.clone(), first.clone()], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    // A third node on 127.0.0.1 misbehaves inside its session: it is told why and banned.
+    let key = StaticKey::generate().unwrap();
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut session = rogue_from(&a, &key, localhost).await;
+    assert_eq!(
+        send_garbage_until_cut(&mut session).await,
+        Some(DisconnectReason::ProtocolViolation)
+    );
+    assert!(a.manager.send(IsNodeBanned(key.node_id())).await.unwrap());
+    assert!(!a.manager.send(IsBanned(localhost)).await.unwrap());
+    // Another honest node from the same address still gets in, and the first keeps its session.
+    let second = node(config(vec![a.listening.unwrap()], 8), NET).await;
+    let counts = wait_for(
+        &[a.clone(), first.clone(), second.clone()],
+        Duration::from_secs(10),
+        |c| c[0] == 2 && c[2] >= 1,
+    )
+    .await;
+    assert_eq!(counts[0], 2, "{counts:?}");
+    let ids: Vec<Option<Hash>> = a
+        .manager
+        .send(GetPeers)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.node_id)
+        .collect();
+    assert!(ids.contains(&Some(first.node_id)) && ids.contains(&Some(second.node_id)));
+    // The banned node id comes back from another loopback address: its Hello is refused with
+    // `Banned`, and it never becomes a peer.
+    let mut again = rogue_from(&a, &key, "127.0.0.2".parse().unwrap()).await;
+    assert_eq!(until_cut(&mut again).await, Some(DisconnectReason::Banned));
+    let peers = a.manager.send(GetPeers).await.unwrap();
+    assert!(
+        peers.iter().all(|p| p.node_id != Some(key.node_id())),
+        "{peers:?}"
+    );
+    assert!(
+        !a.manager
+            .send(IsBanned("127.0.0.2".parse().unwrap()))
+            .await
+            .unwrap()
+    );
+}
+
+#[actix_rt::test]
+async fn a_flood_of_garbage_handshakes_bans_the_address_one_probe_does_not() {
+    let mut c = config(vec![], 8);
+    c.peers.trust_loopback = false;
+    let a = node(c, NET).await;
+    let target = a.listening.unwrap();
+    let flooder: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    // Bytes that frame as a Noise message but are no handshake: 25 points each on the address.
+    let probe = || async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(flooder, 0)).unwrap();
+        let Ok(mut stream) = socket.connect(target).await else {
+            return;
+        };
+        let _ = stream.write_all(&[0, 4, 1, 2, 3, 4]).await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest)).await;
+    };
+    probe().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !a.manager.send(IsBanned(flooder)).await.unwrap(),
+        "one probe"
+    );
+    for _ in 0..3 {
+        probe().await;
+    }
+    let start = Instant::now();
+    while !a.manager.send(IsBanned(flooder)).await.unwrap() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the flood was not banned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only that address: an honest node on 127.0.0.1 still connects.
+    let honest = node(config(vec![target], 8), NET).await;
+    let counts = wait_for(&[a, honest], Duration::from_secs(10), |c| {
+        c.iter().all(|&n| n == 1)
+    })
+    .await;
+    assert_eq!(counts, vec![1, 1]);
 }

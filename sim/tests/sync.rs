@@ -80,10 +80,10 @@ fn kind(view: &MetricsView, name: &str, kind: &str) -> u64 {
 /// What sync and the peer manager said about misbehaving peers, for failure messages.
 fn penalties(view: &MetricsView) -> String {
     format!(
-        "sync {:?}, p2p {:?}, bans {}, stallers {}",
+        "sync {:?}, p2p {:?}, bans {:?}, stallers {}",
         labelled(view, sync_metrics::PENALTIES),
         labelled(view, p2p_metrics::MISBEHAVIOUR),
-        view.counter(p2p_metrics::BANS),
+        labelled(view, p2p_metrics::BANS),
         view.counter(sync_metrics::STALLERS),
     )
 }

@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use crate::Hash;
 use crate::wire::DisconnectReason;
 
-use super::addr_book::{AddrBook, BanHistory, BanList, NetGroup, Random};
+use super::addr_book::{AddrBook, NetGroup, Random};
+use super::bans::{Ban, Bans};
 use super::score::{Misbehavior, PeerScore, Verdict};
 
 /// Most outbound connections a node may be configured for.
@@ -112,13 +113,33 @@ pub enum Action {
     Disconnect(PeerId, DisconnectReason),
 }
 
+/// A penalty that ended a session: the `Disconnect` to send, and what was banned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sanction {
+    /// The session to end.
+    pub peer: PeerId,
+    /// The reason sent in its `Disconnect`.
+    pub reason: DisconnectReason,
+    /// The bans issued: none for a trusted address, the node id for a fault inside a session
+    /// (and its address too when it churns node ids), the address before the node id is known.
+    pub bans: Vec<Ban>,
+}
+
+impl Sanction {
+    /// The action that carries it out.
+    pub fn action(&self) -> Action {
+        Action::Disconnect(self.peer, self.reason)
+    }
+}
+
 /// The peer manager state machine.
 #[derive(Debug)]
 pub struct PeerManager {
     config: PeerManagerConfig,
     book: AddrBook,
-    bans: BanList,
-    history: BanHistory,
+    bans: Bans,
+    /// Handshake faults by address: all a fault before the Noise handshake completes proves.
+    handshake_scores: BTreeMap<IpAddr, PeerScore>,
     peers: BTreeMap<PeerId, PeerState>,
     /// Outbound dials in flight.
     dialing: BTreeMap<SocketAddr, u64>,
@@ -129,16 +150,18 @@ pub struct PeerManager {
 
 /// How long a dial may stay in flight before another one replaces it.
 const DIAL_TIMEOUT_MS: u64 = 10_000;
+/// Most addresses whose handshake faults are scored; the least suspect makes room.
+pub const MAX_HANDSHAKE_SCORES: usize = 4096;
 
 impl PeerManager {
     /// A manager with `config`, an address book and bans (restored from disk or empty).
-    pub fn new(mut config: PeerManagerConfig, book: AddrBook, bans: BanList) -> Self {
+    pub fn new(mut config: PeerManagerConfig, book: AddrBook, bans: Bans) -> Self {
         config.outbound = config.outbound.min(MAX_OUTBOUND_LIMIT);
         Self {
             config,
             book,
             bans,
-            history: BanHistory::default(),
+            handshake_scores: BTreeMap::new(),
             peers: BTreeMap::new(),
             dialing: BTreeMap::new(),
             local: std::collections::BTreeSet::new(),
@@ -158,19 +181,9 @@ impl PeerManager {
         &self.book
     }
 
-    /// The ban list (to persist it).
-    pub fn bans(&self) -> &BanList {
+    /// The bans by address and node id, with their histories (to persist them).
+    pub fn bans(&self) -> &Bans {
         &self.bans
-    }
-
-    /// The ban history (how many times each address was banned lately).
-    pub fn ban_history(&self) -> &BanHistory {
-        &self.history
-    }
-
-    /// Restores the ban history (from disk).
-    pub fn set_ban_history(&mut self, history: BanHistory) {
-        self.history = history;
     }
 
     /// Every connection.
@@ -199,7 +212,7 @@ impl PeerManager {
         self.dialing
             .retain(|_, started| now_ms.saturating_sub(*started) < DIAL_TIMEOUT_MS);
         self.bans.prune(now_ms);
-        self.history.prune(now_ms);
+        self.handshake_scores.retain(|_, s| s.points(now_ms) > 0);
         let (_, outbound) = self.counts();
         let mut wanted = self
             .config
@@ -225,7 +238,7 @@ impl PeerManager {
         let busy = |addr: &SocketAddr| {
             self.dialing.contains_key(addr)
                 || self.local.contains(addr)
-                || self.bans.is_banned(&addr.ip(), now_ms)
+                || self.bans.is_address_banned(&addr.ip(), now_ms)
                 || self.peers.values().any(|p| {
                     p.addr == *addr
                         || (p.direction == Direction::Outbound
@@ -269,7 +282,7 @@ impl PeerManager {
         addr: SocketAddr,
         now_ms: u64,
     ) -> Result<(PeerId, Vec<Action>), InboundRefusal> {
-        if self.bans.is_banned(&addr.ip(), now_ms) {
+        if self.bans.is_address_banned(&addr.ip(), now_ms) {
             return Err(InboundRefusal::Banned);
         }
         let same_ip = self
@@ -404,8 +417,10 @@ impl PeerManager {
             .map(|(id, _)| *id)
     }
 
-    /// The Hello was accepted. Refuses a second connection to the same node (keeping the
-    /// older one); the peer's address moves to the book's tried table if we dialled it.
+    /// The Hello was accepted (the node id is that of the peer's proven Noise static key).
+    /// Refuses a banned node id, whatever address it comes from, and a second connection to
+    /// the same node (keeping the older one); the peer's address moves to the book's tried
+    /// table if we dialled it.
     pub fn on_hello(
         &mut self,
         peer: PeerId,
@@ -414,6 +429,10 @@ impl PeerManager {
         listen_port: u16,
         now_ms: u64,
     ) -> Result<(), DisconnectReason> {
+        if self.bans.is_node_banned(&node_id, now_ms) && !self.is_trusted_peer(peer) {
+            self.peers.remove(&peer);
+            return Err(DisconnectReason::Banned);
+        }
         if self
             .peers
             .iter()
@@ -448,28 +467,81 @@ impl PeerManager {
         (self.config.trust_loopback && ip.is_loopback()) || self.config.trusted.contains(ip)
     }
 
-    /// A peer misbehaved; returns the disconnect to carry out if it is now over the ban
-    /// threshold. Its address is banned unless it is trusted.
+    fn is_trusted_peer(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|p| self.is_trusted(&p.addr.ip()))
+    }
+
+    /// A peer misbehaved; returns the sanction to carry out if it is now over the ban
+    /// threshold. A fault inside a session (its Hello accepted) proves only that the holder of
+    /// its node id misbehaved: the node id is banned, not the address other nodes may share.
+    /// Before that, the address is all that is known: it is banned. A trusted address is
+    /// disconnected, never banned.
     pub fn on_misbehavior(
         &mut self,
         peer: PeerId,
         what: Misbehavior,
         now_ms: u64,
-    ) -> Option<Action> {
+    ) -> Option<Sanction> {
         let state = self.peers.get_mut(&peer)?;
-        match state.score.record(what, now_ms) {
+        let Verdict::Ban { reason, .. } = state.score.record(what, now_ms) else {
+            return None;
+        };
+        let (ip, node) = (state.addr.ip(), state.node_id);
+        self.peers.remove(&peer);
+        let bans = if self.is_trusted(&ip) {
+            Vec::new()
+        } else if let Some(node) = node {
+            self.bans.ban_node(node, ip, now_ms)
+        } else {
+            vec![self.bans.ban_address(ip, now_ms)]
+        };
+        Some(Sanction { peer, reason, bans })
+    }
+
+    /// An inbound connection failed its Noise handshake by its own fault (`what`: bytes that
+    /// are no handshake, or no handshake in time); call before [`Self::on_disconnected`].
+    /// Only the address is known, so the points go to the address, and decay: one failure (a
+    /// port scan) costs nothing more, a flood of them bans the address (returned).
+    pub fn on_handshake_fault(
+        &mut self,
+        peer: PeerId,
+        what: Misbehavior,
+        now_ms: u64,
+    ) -> Option<Ban> {
+        let state = self.peers.get(&peer)?;
+        if state.direction != Direction::Inbound || state.node_id.is_some() {
+            return None;
+        }
+        let ip = state.addr.ip();
+        if self.is_trusted(&ip) {
+            return None;
+        }
+        if self.handshake_scores.len() >= MAX_HANDSHAKE_SCORES
+            && !self.handshake_scores.contains_key(&ip)
+            && let Some((&least, _)) = self
+                .handshake_scores
+                .iter()
+                .min_by_key(|(_, s)| s.points(now_ms))
+        {
+            self.handshake_scores.remove(&least);
+        }
+        let score = self.handshake_scores.entry(ip).or_default();
+        match score.record(what, now_ms) {
             Verdict::Keep => None,
-            Verdict::Ban { reason, .. } => {
-                let ip: IpAddr = state.addr.ip();
-                if !self.is_trusted(&ip) {
-                    // Minutes for a first offence, a day for repeats.
-                    let lasts = self.history.record(ip, now_ms);
-                    self.bans.ban(ip, now_ms.saturating_add(lasts));
-                }
-                self.peers.remove(&peer);
-                Some(Action::Disconnect(peer, reason))
+            Verdict::Ban { .. } => {
+                self.handshake_scores.remove(&ip);
+                Some(self.bans.ban_address(ip, now_ms))
             }
         }
+    }
+
+    /// Handshake fault points of `ip` now.
+    pub fn handshake_points(&self, ip: &IpAddr, now_ms: u64) -> u32 {
+        self.handshake_scores
+            .get(ip)
+            .map_or(0, |s| s.points(now_ms))
     }
 
     /// A peer measured a ping round trip.

@@ -27,6 +27,12 @@ pub enum Misbehavior {
     /// peer relays such a block too (it forwards before it applies the body, as BIP152's
     /// high-bandwidth mode does), so this is not a ban at once: making one costs an epoch won.
     InvalidRelayedBlock,
+    /// Sent bytes that are not a Noise handshake (before the node id is proven: charged to the
+    /// address). One is a port scan or a client of another protocol; a stream of them a flood.
+    MalformedHandshake,
+    /// Held a handshake slot without finishing the Noise handshake in time (charged to the
+    /// address).
+    HandshakeTimeout,
 }
 
 impl Misbehavior {
@@ -40,6 +46,8 @@ impl Misbehavior {
             Self::InvalidRelayedBlock => 25,
             Self::InvalidTransaction => 10,
             Self::RateLimited | Self::RepeatedItem => 10,
+            Self::MalformedHandshake => 25,
+            Self::HandshakeTimeout => 10,
             Self::Timeout => 5,
         }
     }
@@ -48,7 +56,7 @@ impl Misbehavior {
     pub const fn disconnect_reason(self) -> DisconnectReason {
         match self {
             Self::RateLimited => DisconnectReason::RateLimited,
-            Self::Timeout => DisconnectReason::Timeout,
+            Self::Timeout | Self::HandshakeTimeout => DisconnectReason::Timeout,
             _ => DisconnectReason::ProtocolViolation,
         }
     }

@@ -61,10 +61,11 @@ pub enum SessionEnd {
         /// The reason to send.
         reason: DisconnectReason,
     },
-    /// The byte stream was not a valid sequence of frames; the stream is unusable, so nothing
-    /// is sent back.
+    /// The byte stream was not a valid sequence of frames: nothing more can be read, but our
+    /// direction of the session is intact, so the peer is told `ProtocolViolation`.
     BadFrame(FrameError),
-    /// A frame's payload did not decode as a canonical message; nothing is sent back.
+    /// A frame's payload did not decode as a canonical message: the peer is told
+    /// `ProtocolViolation`.
     BadMessage(FrameError),
     /// The peer stopped reading our writes for as long as it may stay silent; nothing can be
     /// sent back.
@@ -72,11 +73,13 @@ pub enum SessionEnd {
 }
 
 impl SessionEnd {
-    /// The `Disconnect` the driver must send the peer before closing, if any.
+    /// The `Disconnect` the driver must send the peer before closing, if any: every end of
+    /// ours that can still reach the peer names its reason.
     pub fn farewell(&self) -> Option<DisconnectReason> {
         match self {
             Self::Disconnected { reason } => Some(*reason),
-            _ => None,
+            Self::BadFrame(_) | Self::BadMessage(_) => Some(DisconnectReason::ProtocolViolation),
+            Self::PeerDisconnected { .. } | Self::WriteStalled => None,
         }
     }
 }

@@ -9,13 +9,39 @@ use spacetime::p2p::{Direction, Misbehavior, PeerId};
 use spacetime::wire::{DisconnectReason, Hello, Message};
 use tokio::sync::mpsc;
 
-/// What the manager asks a session task to do.
+/// What the manager and the node's actors queue for a session task. Ending a session goes
+/// through the task's close signal instead, which a full queue cannot hold up.
 #[derive(Debug)]
 pub enum Outgoing {
     /// Send a message.
     Send(Box<Message>),
-    /// Send `Disconnect` with this reason and end the session.
-    Disconnect(DisconnectReason),
+}
+
+/// Ends a session: the task sends `Disconnect` with the reason and closes; the first reason
+/// given wins. Checked before the task's queue, so it is never lost behind a full one.
+#[derive(Debug)]
+pub struct CloseSender(tokio::sync::watch::Sender<Option<DisconnectReason>>);
+
+/// The task's side of [`CloseSender`].
+pub type CloseReceiver = tokio::sync::watch::Receiver<Option<DisconnectReason>>;
+
+impl CloseSender {
+    /// A close signal and the task's receiver of it.
+    pub fn new() -> (Self, CloseReceiver) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (Self(tx), rx)
+    }
+
+    /// Asks the task to end the session, telling the peer `reason`.
+    pub fn close(&self, reason: DisconnectReason) {
+        self.0.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+    }
 }
 
 /// What a session task reports to the manager.
@@ -37,6 +63,8 @@ pub enum SessionEvent {
         reason: String,
         /// The session reached this node itself.
         self_connection: bool,
+        /// The peer's fault that failed the Noise handshake (garbage, no handshake in time).
+        handshake_fault: Option<Misbehavior>,
     },
     /// A message for the node.
     Message {

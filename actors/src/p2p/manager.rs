@@ -12,24 +12,24 @@ use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
     Recipient,
 };
-use spacetime::p2p::{
-    Action, AddrBook, BanList, Direction, PeerId, PeerManager, PeerManagerConfig, Random,
-};
+use spacetime::p2p::{Action, Direction, PeerId, PeerManager, PeerManagerConfig, Random};
 use spacetime::wire::{
     DisconnectReason, Hello, LocalHello, Message, PROTOCOL_VERSION, capabilities,
 };
 use spacetime::{BoundedString, Hash, Height, NodeRng};
 use tokio::sync::mpsc;
 
-use super::events::{Outgoing, PeerEvent, PeerNotification};
+use super::events::{CloseSender, Outgoing, PeerEvent, PeerNotification};
 use super::peer::{self, PeerTask, Timeouts};
-use super::store::{self, BAN_HISTORY_FILE, BANS_FILE, Loaded, PEERS_FILE};
+use super::store::{self, BAN_HISTORY_FILE, BANS_FILE, NODE_BANS_FILE, PEERS_FILE};
 
+mod penalties;
 mod sessions;
 use crate::clock::Clock;
 use crate::net::{BoxStream, Role, StaticKey, Transport};
 use crate::seams::Seams;
 use crate::spawn::Spawner;
+pub use penalties::{DisconnectPeer, IsBanned, IsNodeBanned, PenalizePeer};
 
 /// Messages a peer's outgoing queue holds before the peer counts as too slow: room for the
 /// answers to two full `GetBlocks` (128 blocks each) and the node's own requests beside them.
@@ -138,11 +138,10 @@ pub async fn start(
         None => None,
     };
     let listening = listener.as_ref().map(|l| l.local_addr());
-    let (book, bans, history) = load_state(config.data_dir.as_deref());
+    let (book, bans) = store::load_state(config.data_dir.as_deref());
     let node_id = key.node_id();
     let clock = seams.clock.clone();
     let mut core = PeerManager::new(config.peers.clone(), book, bans);
-    core.set_ban_history(history);
     if let Some(addr) = listening
         && !addr.ip().is_unspecified()
     {
@@ -199,44 +198,12 @@ pub async fn start(
     })
 }
 
-fn load_state(dir: Option<&std::path::Path>) -> (AddrBook, BanList, spacetime::p2p::BanHistory) {
-    let Some(dir) = dir else {
-        return (AddrBook::new(), BanList::default(), Default::default());
-    };
-    let book = load_or_empty(&dir.join(PEERS_FILE), "address book").map(AddrBook::from_snapshot);
-    let bans = load_or_empty(&dir.join(BANS_FILE), "ban list");
-    // Absent before repeat offences were remembered: every ban is then a first one.
-    let history = load_or_empty(&dir.join(BAN_HISTORY_FILE), "ban history");
-    (
-        book.unwrap_or_else(AddrBook::new),
-        bans.unwrap_or_default(),
-        history.unwrap_or_default(),
-    )
-}
-
-/// A peer store file's contents, or `None` when it is missing or damaged (moved aside with a
-/// warning: the node starts with an empty one rather than refusing to start).
-fn load_or_empty<T: spacetime::encoding::Canonical>(
-    path: &std::path::Path,
-    what: &str,
-) -> Option<T> {
-    match store::load(path) {
-        Loaded::Found(value) => Some(value),
-        Loaded::Missing => None,
-        Loaded::Corrupt(aside) => {
-            tracing::warn!(
-                "{what} was damaged; moved to {} and starting empty",
-                aside.display()
-            );
-            None
-        }
-    }
-}
-
 /// A live session as the manager sees it.
 #[derive(Debug)]
 struct PeerHandle {
     tx: mpsc::Sender<Outgoing>,
+    /// Ends the session with a reason, whatever its queue holds.
+    close: CloseSender,
     addr: SocketAddr,
     direction: Direction,
     hello: Option<Hello>,
@@ -281,9 +248,7 @@ impl Actor for PeerManagerActor {
     fn stopped(&mut self, _: &mut Self::Context) {
         let _ = self.stop.send(true);
         for handle in self.handles.values() {
-            let _ = handle
-                .tx
-                .try_send(Outgoing::Disconnect(DisconnectReason::Shutdown));
+            handle.close.close(DisconnectReason::Shutdown);
         }
         self.persist();
     }
@@ -355,11 +320,7 @@ impl PeerManagerActor {
                     let _ = me.try_send(message);
                 });
             }
-            Action::Disconnect(peer, reason) => {
-                if let Some(handle) = self.handles.get(&peer) {
-                    let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
-                }
-            }
+            Action::Disconnect(peer, reason) => self.disconnect(peer, reason),
         }
     }
 
@@ -372,6 +333,7 @@ impl PeerManagerActor {
         ctx: &mut Context<Self>,
     ) {
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (close, close_rx) = CloseSender::new();
         let reply = tx.downgrade();
         let direction = if role == Role::Initiator {
             Direction::Outbound
@@ -382,6 +344,7 @@ impl PeerManagerActor {
             id,
             PeerHandle {
                 tx,
+                close,
                 addr,
                 direction,
                 hello: None,
@@ -401,6 +364,7 @@ impl PeerManagerActor {
             routes: self.config.routes.clone(),
             reply,
             bandwidth: self.config.bandwidth.clone(),
+            close: close_rx,
         };
         actix_rt::spawn(peer::run(task, stream, rx));
     }
@@ -413,9 +377,14 @@ impl PeerManagerActor {
                 .is_err()
         {
             // A peer that cannot keep up with its queue is dropped rather than buffered forever.
-            let _ = handle
-                .tx
-                .try_send(Outgoing::Disconnect(DisconnectReason::Timeout));
+            handle.close.close(DisconnectReason::Timeout);
+        }
+    }
+
+    /// Ends a session, telling the peer `reason` (even when its queue is full).
+    fn disconnect(&self, peer: PeerId, reason: DisconnectReason) {
+        if let Some(handle) = self.handles.get(&peer) {
+            handle.close.close(reason);
         }
     }
 
@@ -462,10 +431,17 @@ impl PeerManagerActor {
                 dir.join(PEERS_FILE),
                 spacetime::encode(&self.core.book().snapshot()),
             ),
-            (dir.join(BANS_FILE), spacetime::encode(self.core.bans())),
+            (
+                dir.join(BANS_FILE),
+                spacetime::encode(self.core.bans().addresses()),
+            ),
             (
                 dir.join(BAN_HISTORY_FILE),
-                spacetime::encode(self.core.ban_history()),
+                spacetime::encode(self.core.bans().history()),
+            ),
+            (
+                dir.join(NODE_BANS_FILE),
+                spacetime::encode(self.core.bans().nodes()),
             ),
         ]
     }
@@ -586,18 +562,6 @@ impl Handler<GetPeers> for PeerManagerActor {
     }
 }
 
-/// Asks whether an IP is banned.
-#[derive(ActixMessage)]
-#[rtype(result = "bool")]
-pub struct IsBanned(pub std::net::IpAddr);
-
-impl Handler<IsBanned> for PeerManagerActor {
-    type Result = bool;
-    fn handle(&mut self, msg: IsBanned, _: &mut Context<Self>) -> bool {
-        self.core.bans().is_banned(&msg.0, self.clock.now_ms())
-    }
-}
-
 /// Tells peers goodbye, saves the address book and bans, and stops.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
@@ -624,81 +588,6 @@ impl Handler<SendToPeer> for PeerManagerActor {
     type Result = ();
     fn handle(&mut self, msg: SendToPeer, _: &mut Context<Self>) {
         self.send(msg.peer, msg.message);
-    }
-}
-
-/// Score a peer's misbehaviour found outside its session (by Sync: invalid headers or
-/// bodies, unproven work, timeouts); enough of it bans the peer.
-#[derive(Debug, ActixMessage)]
-#[rtype(result = "()")]
-pub struct PenalizePeer {
-    /// The session.
-    pub peer: PeerId,
-    /// What it did.
-    pub what: spacetime::p2p::Misbehavior,
-}
-
-impl Handler<PenalizePeer> for PeerManagerActor {
-    type Result = ();
-    fn handle(&mut self, msg: PenalizePeer, ctx: &mut Context<Self>) {
-        super::metrics::misbehaved(msg.what);
-        self.penalize(msg.peer, msg.what, ctx);
-    }
-}
-
-impl PeerManagerActor {
-    /// Scores a peer's misbehaviour, logged at warn with its address and node id; a ban
-    /// ends the session with a `Disconnect` naming the reason.
-    pub(crate) fn penalize(
-        &mut self,
-        peer: PeerId,
-        what: spacetime::p2p::Misbehavior,
-        ctx: &mut Context<Self>,
-    ) {
-        let (addr, node) = self.handles.get(&peer).map_or((None, None), |h| {
-            (
-                Some(h.addr),
-                h.hello.as_ref().map(|hello| hello.node_id.to_string()),
-            )
-        });
-        let action = self.core.on_misbehavior(peer, what, self.clock.now_ms());
-        let trusted = addr.is_some_and(|a| self.core.is_trusted(&a.ip()));
-        tracing::warn!(
-            peer = peer.0,
-            addr = ?addr,
-            node = node.as_deref().unwrap_or("-"),
-            ?what,
-            points = what.penalty(),
-            disconnected = action.is_some(),
-            banned = action.is_some() && !trusted,
-            "peer misbehaved"
-        );
-        if let Some(action) = action {
-            if !trusted {
-                super::metrics::banned();
-            }
-            self.apply(action, ctx);
-            self.persist_in_background();
-        }
-    }
-}
-
-/// End a session without a ban (a peer that stalls the download).
-#[derive(Debug, ActixMessage)]
-#[rtype(result = "()")]
-pub struct DisconnectPeer {
-    /// The session.
-    pub peer: PeerId,
-    /// The reason sent.
-    pub reason: DisconnectReason,
-}
-
-impl Handler<DisconnectPeer> for PeerManagerActor {
-    type Result = ();
-    fn handle(&mut self, msg: DisconnectPeer, _: &mut Context<Self>) {
-        if let Some(handle) = self.handles.get(&msg.peer) {
-            let _ = handle.tx.try_send(Outgoing::Disconnect(msg.reason));
-        }
     }
 }
 

@@ -29,7 +29,7 @@ pub const BYTES_SENT: &str = "spacetime_p2p_sent_bytes_total";
 pub const HANDSHAKE_FAILURES: &str = "spacetime_p2p_handshake_failures_total";
 /// Protocol violations, by kind.
 pub const MISBEHAVIOUR: &str = "spacetime_p2p_misbehaviour_total";
-/// Bans issued.
+/// Bans issued, by kind (address, node).
 pub const BANS: &str = "spacetime_p2p_bans_total";
 /// Peer messages dropped because the node was busy.
 pub const DROPPED: &str = "spacetime_p2p_dropped_messages_total";
@@ -122,12 +122,19 @@ pub(crate) fn misbehaviour_label(what: Misbehavior) -> &'static str {
         Misbehavior::UnprovenWork => "unproven_work",
         Misbehavior::RepeatedItem => "repeated_item",
         Misbehavior::InvalidRelayedBlock => "invalid_relayed_block",
+        Misbehavior::MalformedHandshake => "malformed_handshake",
+        Misbehavior::HandshakeTimeout => "handshake_timeout",
     }
 }
 
-/// A peer was banned.
-pub(crate) fn banned() {
-    metrics::counter!(BANS).increment(1);
+/// A peer was banned: its node id or its address.
+pub(crate) fn banned(kind: spacetime::p2p::BanKind) {
+    metrics::counter!(BANS, "kind" => kind.label()).increment(1);
+}
+
+/// A session was refused at its Hello because its node id is banned.
+pub(crate) fn refused_banned_node() {
+    metrics::counter!(HANDSHAKE_FAILURES, "reason" => "banned_node").increment(1);
 }
 
 /// A peer message was dropped.

@@ -11,8 +11,8 @@ pub mod store;
 pub use bandwidth::{Bandwidth, BandwidthLimits};
 pub use events::{Outgoing, PeerChainMessage, PeerEvent, PeerNotification, PeerRequest, Routes};
 pub use manager::{
-    ChainTip, DisconnectPeer, GetPeers, IsBanned, Network, NetworkConfig, NetworkError,
-    PeerManagerActor, PeerSummary, PenalizePeer, SendToPeer, Shutdown, SubscribePeers, UpdateTip,
-    start,
+    ChainTip, DisconnectPeer, GetPeers, IsBanned, IsNodeBanned, Network, NetworkConfig,
+    NetworkError, PeerManagerActor, PeerSummary, PenalizePeer, SendToPeer, Shutdown,
+    SubscribePeers, UpdateTip, start,
 };
 pub use peer::{MIN_PERIODIC_INTERVAL, Timeouts};

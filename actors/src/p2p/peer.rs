@@ -18,7 +18,7 @@ use spacetime::wire::{DisconnectReason, Hello, LocalHello, Message};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::events::{Outgoing, PeerChainMessage, PeerRequest, Routes, SessionEvent};
+use super::events::{CloseReceiver, Outgoing, PeerChainMessage, PeerRequest, Routes, SessionEvent};
 use crate::clock::Clock;
 use crate::net::{
     BoxStream, HelloError, Role, Session, StaticKey, TransportError, exchange_hello, handshake,
@@ -80,12 +80,19 @@ pub(crate) struct PeerTask {
     pub reply: mpsc::WeakSender<Outgoing>,
     /// The node-wide bandwidth limits.
     pub bandwidth: Option<Arc<super::Bandwidth>>,
+    /// The manager's signal to end the session with a reason.
+    pub close: CloseReceiver,
 }
 
 /// Runs a session to its end, then tells the manager.
-pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::Receiver<Outgoing>) {
+pub(crate) async fn run(
+    mut task: PeerTask,
+    stream: BoxStream,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) {
     let events = task.events.clone();
     let id = task.id;
+    let mut close = task.close.clone();
     // The manager may end a connection still in its handshake (evicted from the handshake
     // pool); messages queued meanwhile are sent once the session is open.
     let mut early = Vec::new();
@@ -96,25 +103,29 @@ pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::R
             tokio::select! {
                 biased;
                 opened = &mut open => break opened,
+                _ = close.changed() => {
+                    let reason = *close.borrow();
+                    break Err(Ended::new(format!("closed during the handshake: {reason:?}")));
+                }
                 command = outgoing.recv() => match command {
                     Some(Outgoing::Send(m)) => early.push(*m),
-                    Some(Outgoing::Disconnect(reason)) => {
-                        break Err((format!("closed during the handshake: {reason:?}"), false));
-                    }
-                    None => break Err(("closed during the handshake".into(), false)),
+                    None => break Err(Ended::new("closed during the handshake".into())),
                 },
             }
         }
     };
-    let (reason, self_connection) = match opened {
-        Ok((session, theirs)) => (serve(task, session, theirs, outgoing, early).await, false),
+    // The close signal seen during the handshake stays seen: serve checks its value first.
+    task.close = close;
+    let ended = match opened {
+        Ok((session, theirs)) => Ended::new(serve(task, session, theirs, outgoing, early).await),
         Err(ended) => ended,
     };
     // The session is over; the manager must hear of it even if its mailbox is busy.
     let mut down = SessionEvent::Down {
         id,
-        reason,
-        self_connection,
+        reason: ended.reason,
+        self_connection: ended.self_connection,
+        handshake_fault: ended.fault,
     };
     for _ in 0..100 {
         match events.try_send(down) {
@@ -128,16 +139,48 @@ pub(crate) async fn run(task: PeerTask, stream: BoxStream, mut outgoing: mpsc::R
     }
 }
 
-/// The Noise handshake and the Hello exchange. On failure, returns why, and whether the peer
-/// turned out to be this node itself.
-async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), (String, bool)> {
+/// Why a session ended, as the manager hears it.
+struct Ended {
+    /// For logs.
+    reason: String,
+    /// The peer turned out to be this node itself.
+    self_connection: bool,
+    /// The peer's fault that failed the Noise handshake.
+    fault: Option<Misbehavior>,
+}
+
+impl Ended {
+    fn new(reason: String) -> Self {
+        Self {
+            reason,
+            self_connection: false,
+            fault: None,
+        }
+    }
+}
+
+/// The Noise handshake and the Hello exchange. On failure, returns why, whether the peer
+/// turned out to be this node itself, and whether the handshake failed by the peer's fault.
+async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), Ended> {
     let timeout = task.timeouts.handshake;
     let rng = NodeRng::from_seed(task.rng.derive("noise").bytes32());
     let mut session = match handshake(stream, &task.key, task.role, timeout, rng).await {
         Ok(s) => s,
         Err(e) => {
             super::metrics::handshake_failed(&e);
-            return Err((format!("handshake: {e}"), false));
+            // Bytes that are no Noise handshake, or none in time: the peer's doing (a closed
+            // or broken connection may be the network's).
+            let fault = match e {
+                TransportError::Noise(_) | TransportError::Frame(_) => {
+                    Some(Misbehavior::MalformedHandshake)
+                }
+                TransportError::HandshakeTimeout => Some(Misbehavior::HandshakeTimeout),
+                TransportError::Closed | TransportError::Io(_) => None,
+            };
+            return Err(Ended {
+                fault,
+                ..Ended::new(format!("handshake: {e}"))
+            });
         }
     };
     match exchange_hello(&mut session, &task.hello, &task.local, timeout).await {
@@ -145,7 +188,10 @@ async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), (S
         Err(e) => {
             super::metrics::hello_failed(&e);
             let own = matches!(e, HelloError::Refused(DisconnectReason::SelfConnection));
-            Err((format!("hello: {e}"), own))
+            Err(Ended {
+                self_connection: own,
+                ..Ended::new(format!("hello: {e}"))
+            })
         }
     }
 }
@@ -166,6 +212,7 @@ async fn serve(
         routes,
         reply,
         bandwidth,
+        mut close,
         ..
     } = task;
     let deliver = Deliver {
@@ -184,6 +231,10 @@ async fn serve(
     for m in early {
         rules.send(m);
     }
+    // Asked to close while the Hello was on its way (a banned node id): the peer is told why.
+    if let Some(reason) = *close.borrow_and_update() {
+        rules.disconnect(reason);
+    }
     let write_bound = Duration::from_millis(rules.config().idle_ms);
     let mut reported = session.traffic();
     let timer = tokio::time::sleep_until(deadline(&rules, clock.as_ref()));
@@ -194,18 +245,19 @@ async fn serve(
         tokio::select! {
             biased;
             () = &mut timer => rules.on_timeout(clock.now_ms()),
+            // The manager ends the session (a ban, an eviction, shutdown): before anything
+            // queued, so a full queue cannot hold the Disconnect up.
+            _ = close.changed() => {
+                rules.disconnect(close.borrow().unwrap_or(DisconnectReason::Shutdown));
+            }
             command = outgoing.recv() => match command {
                 Some(Outgoing::Send(m)) => {
                     rules.send(*m);
                     // Take whatever else is ready too, then write once.
-                    while let Ok(next) = outgoing.try_recv() {
-                        match next {
-                            Outgoing::Send(m) => rules.send(*m),
-                            Outgoing::Disconnect(reason) => rules.disconnect(reason),
-                        }
+                    while let Ok(Outgoing::Send(m)) = outgoing.try_recv() {
+                        rules.send(*m);
                     }
                 }
-                Some(Outgoing::Disconnect(reason)) => rules.disconnect(reason),
                 None => rules.disconnect(DisconnectReason::Shutdown),
             },
             received = session.recv_frame() => match received {

@@ -1,4 +1,4 @@
-//! Persistence of the address book and the ban list in the data directory.
+//! Persistence of the address book and the bans in the data directory.
 //!
 //! Files are written to a temporary name and renamed, so a crash leaves the old or the new
 //! file, never half of one. A file that does not decode is moved aside (`.corrupt`) and the node
@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use spacetime::encoding::{Canonical, decode, encode};
+use spacetime::p2p::{AddrBook, Bans};
 
 /// File name of the address book in the data directory.
 pub const PEERS_FILE: &str = "peers.dat";
@@ -14,6 +15,9 @@ pub const PEERS_FILE: &str = "peers.dat";
 pub const BANS_FILE: &str = "bans.dat";
 /// File name of the ban history (repeat offences) in the data directory.
 pub const BAN_HISTORY_FILE: &str = "ban-history.dat";
+/// File name of the node-id bans and their history in the data directory (absent before node
+/// ids were banned: read as empty).
+pub const NODE_BANS_FILE: &str = "node-bans.dat";
 
 /// Why a peer store file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +103,44 @@ pub fn save_bytes(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The address book and bans kept in `dir` (empty when `dir` is `None`, a file is missing, or
+/// one is damaged).
+pub fn load_state(dir: Option<&Path>) -> (AddrBook, Bans) {
+    let Some(dir) = dir else {
+        return (AddrBook::new(), Bans::default());
+    };
+    let book = load_or_empty(&dir.join(PEERS_FILE), "address book").map(AddrBook::from_snapshot);
+    let bans = load_or_empty(&dir.join(BANS_FILE), "ban list");
+    // Absent before repeat offences were remembered: every ban is then a first one.
+    let history = load_or_empty(&dir.join(BAN_HISTORY_FILE), "ban history");
+    // Absent before node ids were banned: none are.
+    let nodes = load_or_empty(&dir.join(NODE_BANS_FILE), "node ban list");
+    (
+        book.unwrap_or_else(AddrBook::new),
+        Bans::new(
+            bans.unwrap_or_default(),
+            history.unwrap_or_default(),
+            nodes.unwrap_or_default(),
+        ),
+    )
+}
+
+/// A peer store file's contents, or `None` when it is missing or damaged (moved aside with a
+/// warning: the node starts with an empty one rather than refusing to start).
+fn load_or_empty<T: spacetime::encoding::Canonical>(path: &Path, what: &str) -> Option<T> {
+    match load(path) {
+        Loaded::Found(value) => Some(value),
+        Loaded::Missing => None,
+        Loaded::Corrupt(aside) => {
+            tracing::warn!(
+                "{what} was damaged; moved to {} and starting empty",
+                aside.display()
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +166,30 @@ mod tests {
         };
         assert!(aside.exists() && !path.exists());
         assert_eq!(load::<BanList>(&path), Loaded::Missing);
+    }
+
+    #[test]
+    fn a_data_dir_from_before_node_bans_loads_and_node_bans_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip: std::net::IpAddr = "1.2.3.4".parse().unwrap();
+        // What an older node left: address bans and their history, no node-bans.dat.
+        let mut old = BanList::default();
+        old.ban(ip, 99);
+        save(&dir.path().join(BANS_FILE), &old).unwrap();
+        let mut history = spacetime::p2p::BanHistory::default();
+        history.record(ip, 0);
+        save(&dir.path().join(BAN_HISTORY_FILE), &history).unwrap();
+        let (_, bans) = load_state(Some(dir.path()));
+        assert!(bans.is_address_banned(&ip, 98));
+        assert_eq!(bans.history(), &history);
+        assert!(bans.nodes().is_empty());
+        // Node bans saved and loaded beside them.
+        let mut bans = bans;
+        let node = spacetime::Hash([5; 32]);
+        bans.ban_node(node, ip, 10);
+        save(&dir.path().join(NODE_BANS_FILE), bans.nodes()).unwrap();
+        let (_, again) = load_state(Some(dir.path()));
+        assert!(again.is_node_banned(&node, 11));
+        assert_eq!(again.nodes(), bans.nodes());
     }
 }

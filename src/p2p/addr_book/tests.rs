@@ -224,44 +224,6 @@ fn gossip_prefers_fresh_addresses() {
 }
 
 #[test]
-fn bans_expire_extend_and_persist() {
-    let mut bans = BanList::default();
-    let ip: IpAddr = "1.2.3.4".parse().unwrap();
-    bans.ban(ip, 1_000);
-    assert!(bans.is_banned(&ip, 999));
-    assert!(!bans.is_banned(&ip, 1_000));
-    bans.ban(ip, 500);
-    assert!(
-        bans.is_banned(&ip, 999),
-        "a shorter ban does not shorten a longer one"
-    );
-    bans.ban("::1".parse().unwrap(), 5_000);
-    let bytes = encode(&bans);
-    assert_eq!(decode::<BanList>(&bytes).unwrap(), bans);
-    bans.prune(2_000);
-    assert_eq!(bans.len(), 1);
-    for i in 0..(MAX_BANS as u32 + 10) {
-        bans.ban(IpAddr::V4(Ipv4Addr::from(i)), u64::from(i) + 10_000);
-    }
-    assert_eq!(bans.len(), MAX_BANS);
-}
-
-#[test]
-fn doctored_ban_files_are_refused() {
-    let mut bans = BanList::default();
-    bans.ban("1.2.3.4".parse().unwrap(), 9);
-    bans.ban("1.2.3.5".parse().unwrap(), 9);
-    let mut bytes = encode(&bans);
-    // Swap the two entries' last address bytes: keys out of order are not canonical.
-    let (i, j) = (
-        bytes.iter().position(|&b| b == 4).unwrap(),
-        bytes.iter().position(|&b| b == 5).unwrap(),
-    );
-    bytes.swap(i, j);
-    assert!(decode::<BanList>(&bytes).is_err());
-}
-
-#[test]
 fn a_full_table_makes_room_without_scanning_it() {
     let mut book = AddrBook::new();
     // Fill the new table over 64 groups.
@@ -286,27 +248,4 @@ fn a_full_table_makes_room_without_scanning_it() {
     );
     assert!(book.add(v4(90, 5, 250, 1, 9444), 0, 2, 10));
     assert!(book.get(&v4(90, 100, 0, 1, 9444)).is_some());
-}
-
-#[test]
-fn bans_grow_with_repeat_offences_and_are_forgotten_after_a_week() {
-    let mut h = BanHistory::default();
-    let ip: IpAddr = "1.2.3.4".parse().unwrap();
-    assert_eq!(h.record(ip, 0), BAN_STEPS_MS[0]);
-    assert_eq!(h.record(ip, 1_000), BAN_STEPS_MS[1]);
-    assert_eq!(h.record(ip, 2_000), BAN_STEPS_MS[2]);
-    assert_eq!(h.record(ip, 3_000), BAN_STEPS_MS[2], "capped at a day");
-    assert_eq!(h.of(&ip).map(|s| s.count), Some(3));
-    // Another address starts at the first step.
-    assert_eq!(h.record("5.6.7.8".parse().unwrap(), 3_000), BAN_STEPS_MS[0]);
-    // A week after the last ban, a new one is a first offence again.
-    assert_eq!(h.record(ip, 3_000 + STRIKE_MEMORY_MS), BAN_STEPS_MS[0]);
-    let bytes = encode(&h);
-    assert_eq!(decode::<BanHistory>(&bytes).unwrap(), h);
-    h.prune(3_000 + 2 * STRIKE_MEMORY_MS);
-    assert!(h.is_empty());
-    for i in 0..(MAX_BANS as u32 + 10) {
-        h.record(IpAddr::V4(Ipv4Addr::from(i)), u64::from(i));
-    }
-    assert_eq!(h.len(), MAX_BANS);
 }

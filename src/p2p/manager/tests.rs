@@ -18,7 +18,7 @@ fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
 }
 
 fn manager(config: PeerManagerConfig) -> PeerManager {
-    PeerManager::new(config, AddrBook::new(), BanList::default())
+    PeerManager::new(config, AddrBook::new(), Bans::default())
 }
 
 fn dials(actions: &[Action]) -> Vec<SocketAddr> {
@@ -106,16 +106,16 @@ fn inbound_limits_per_ip_and_bans() {
     );
     // Garbage from one of them: banned, disconnected, and refused on return.
     let (id, _) = m.on_inbound(v4(8, 8, 8, 8, 1), 0).unwrap();
-    let action = m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
+    let sanction = m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
     assert_eq!(
-        action,
+        sanction.map(|s| s.action()),
         Some(Action::Disconnect(id, DisconnectReason::ProtocolViolation))
     );
     assert_eq!(
         m.on_inbound(v4(8, 8, 8, 8, 2), 20).unwrap_err(),
         InboundRefusal::Banned
     );
-    assert!(m.bans().is_banned(&v4(8, 8, 8, 8, 0).ip(), 20));
+    assert!(m.bans().is_address_banned(&v4(8, 8, 8, 8, 0).ip(), 20));
     // Bans expire.
     assert!(
         m.on_inbound(v4(8, 8, 8, 8, 2), super::super::score::DEFAULT_BAN_MS + 11)
@@ -130,15 +130,21 @@ fn a_first_offence_bans_for_minutes_a_repeat_for_longer() {
     let addr = v4(8, 8, 8, 8, 1);
     let (id, _) = m.on_inbound(addr, 0).unwrap();
     m.on_misbehavior(id, Misbehavior::MalformedMessage, 0);
-    assert!(m.bans().is_banned(&addr.ip(), BAN_STEPS_MS[0] - 1));
-    assert!(!m.bans().is_banned(&addr.ip(), BAN_STEPS_MS[0]));
+    assert!(m.bans().is_address_banned(&addr.ip(), BAN_STEPS_MS[0] - 1));
+    assert!(!m.bans().is_address_banned(&addr.ip(), BAN_STEPS_MS[0]));
     // Back after its first ban, it offends again: banned for the second step.
     let back = BAN_STEPS_MS[0];
     let (id, _) = m.on_inbound(addr, back).unwrap();
     m.on_misbehavior(id, Misbehavior::MalformedMessage, back);
-    assert!(m.bans().is_banned(&addr.ip(), back + BAN_STEPS_MS[1] - 1));
-    assert!(!m.bans().is_banned(&addr.ip(), back + BAN_STEPS_MS[1]));
-    assert_eq!(m.ban_history().of(&addr.ip()).map(|s| s.count), Some(2));
+    assert!(
+        m.bans()
+            .is_address_banned(&addr.ip(), back + BAN_STEPS_MS[1] - 1)
+    );
+    assert!(
+        !m.bans()
+            .is_address_banned(&addr.ip(), back + BAN_STEPS_MS[1])
+    );
+    assert_eq!(m.bans().history().of(&addr.ip()).map(|s| s.count), Some(2));
 }
 
 #[test]
@@ -152,21 +158,25 @@ fn a_trusted_address_is_disconnected_never_banned() {
         let (id, _) = m.on_inbound(addr, 0).unwrap();
         assert_eq!(
             m.on_misbehavior(id, Misbehavior::MalformedMessage, 10),
-            Some(Action::Disconnect(id, DisconnectReason::ProtocolViolation)),
+            Some(Sanction {
+                peer: id,
+                reason: DisconnectReason::ProtocolViolation,
+                bans: Vec::new()
+            }),
             "{addr}"
         );
-        assert!(!m.bans().is_banned(&addr.ip(), 20), "{addr}");
+        assert!(!m.bans().is_address_banned(&addr.ip(), 20), "{addr}");
         assert!(m.on_inbound(addr, 20).is_ok(), "{addr} comes back");
     }
     // Anyone else is banned as before.
     let (id, _) = m.on_inbound(v4(10, 0, 0, 6, 1), 0).unwrap();
     m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
-    assert!(m.bans().is_banned(&v4(10, 0, 0, 6, 0).ip(), 20));
+    assert!(m.bans().is_address_banned(&v4(10, 0, 0, 6, 0).ip(), 20));
     // Loopback is trusted only when asked.
     let mut m = manager(PeerManagerConfig::default());
     let (id, _) = m.on_inbound(v4(127, 0, 0, 1, 2), 0).unwrap();
     m.on_misbehavior(id, Misbehavior::MalformedMessage, 10);
-    assert!(m.bans().is_banned(&v4(127, 0, 0, 1, 0).ip(), 20));
+    assert!(m.bans().is_address_banned(&v4(127, 0, 0, 1, 0).ip(), 20));
 }
 
 /// An inbound connection from `addr` at `t` whose Hello was accepted and admitted.
@@ -330,4 +340,196 @@ fn own_addresses_are_never_dialled_or_stored() {
     m.book.add(other, 0, 1, 1);
     m.add_local_addr(other);
     assert!(m.book().get(&other).is_none());
+}
+
+/// An inbound session from `addr` at `t` whose Hello named `node`.
+fn session(m: &mut PeerManager, addr: SocketAddr, node: Hash, t: u64) -> PeerId {
+    let (id, _) = m.on_inbound(addr, t).unwrap();
+    m.on_hello(id, node, 0, 0, t).unwrap();
+    id
+}
+
+#[test]
+fn a_fault_inside_a_session_bans_the_node_id_not_the_address() {
+    use crate::p2p::{BAN_STEPS_MS, BanKind};
+    let mut m = manager(PeerManagerConfig::default());
+    let ip = v4(127, 0, 0, 1, 0).ip();
+    let (bad, good) = (Hash([1; 32]), Hash([2; 32]));
+    let honest = session(&mut m, v4(127, 0, 0, 1, 1), good, 0);
+    let id = session(&mut m, v4(127, 0, 0, 1, 2), bad, 0);
+    let sanction = m
+        .on_misbehavior(id, Misbehavior::MalformedMessage, 10)
+        .unwrap();
+    assert_eq!(
+        sanction.action(),
+        Action::Disconnect(id, DisconnectReason::ProtocolViolation)
+    );
+    assert_eq!(
+        sanction.bans.iter().map(|b| b.kind).collect::<Vec<_>>(),
+        vec![BanKind::Node]
+    );
+    assert_eq!(sanction.bans[0].lasts_ms, BAN_STEPS_MS[0]);
+    assert!(m.bans().is_node_banned(&bad, 11));
+    assert!(!m.bans().is_address_banned(&ip, 11));
+    // The honest node on the same address keeps its session and may open more.
+    assert!(m.peers.contains_key(&honest));
+    let other = session(&mut m, v4(127, 0, 0, 1, 3), Hash([3; 32]), 20);
+    assert!(m.peers.contains_key(&other));
+    // The banned node id is refused at its Hello, from any address, inbound or outbound.
+    for addr in [v4(127, 0, 0, 1, 4), v4(127, 0, 0, 2, 1)] {
+        let (id, _) = m.on_inbound(addr, 30).unwrap();
+        assert_eq!(
+            m.on_hello(id, bad, 0, 0, 30),
+            Err(DisconnectReason::Banned),
+            "{addr}"
+        );
+        assert!(!m.peers.contains_key(&id));
+    }
+    let out = m.on_dialed(v4(8, 8, 8, 8, 9444), 30);
+    assert_eq!(
+        m.on_hello(out, bad, 0, 0, 30),
+        Err(DisconnectReason::Banned)
+    );
+    // Its ban ends: it is let in again, and a repeat offence costs the second step.
+    let back = 10 + BAN_STEPS_MS[0];
+    let id = session(&mut m, v4(127, 0, 0, 2, 2), bad, back);
+    let sanction = m
+        .on_misbehavior(id, Misbehavior::InvalidBlock, back)
+        .unwrap();
+    assert_eq!(sanction.bans[0].lasts_ms, BAN_STEPS_MS[1]);
+    assert_eq!(m.bans().nodes().of(&bad).map(|s| s.strikes.count), Some(2));
+}
+
+#[test]
+fn an_address_churning_node_ids_is_banned_after_the_third() {
+    use crate::p2p::{BanKind, CHURN_NODE_BANS};
+    let mut m = manager(PeerManagerConfig::default());
+    let addr = v4(9, 9, 9, 9, 1);
+    for n in 1..=CHURN_NODE_BANS as u8 {
+        assert!(!m.bans().is_address_banned(&addr.ip(), u64::from(n)));
+        let id = session(&mut m, addr, Hash([n; 32]), u64::from(n));
+        let sanction = m
+            .on_misbehavior(id, Misbehavior::MalformedMessage, u64::from(n))
+            .unwrap();
+        let kinds: Vec<BanKind> = sanction.bans.iter().map(|b| b.kind).collect();
+        if usize::from(n) < CHURN_NODE_BANS {
+            assert_eq!(kinds, vec![BanKind::Node]);
+        } else {
+            assert_eq!(kinds, vec![BanKind::Node, BanKind::Address]);
+        }
+    }
+    assert_eq!(m.on_inbound(addr, 10).unwrap_err(), InboundRefusal::Banned);
+}
+
+#[test]
+fn a_fault_before_the_hello_bans_the_address() {
+    use crate::p2p::BanKind;
+    let mut m = manager(PeerManagerConfig::default());
+    let (id, _) = m.on_inbound(v4(8, 8, 8, 8, 1), 0).unwrap();
+    let sanction = m
+        .on_misbehavior(id, Misbehavior::MalformedMessage, 0)
+        .unwrap();
+    assert_eq!(sanction.bans[0].kind, BanKind::Address);
+    assert_eq!(sanction.bans.len(), 1);
+    assert!(m.bans().is_address_banned(&v4(8, 8, 8, 8, 0).ip(), 1));
+}
+
+#[test]
+fn a_trusted_address_lets_a_banned_node_id_in_and_never_bans_it() {
+    let mut m = manager(PeerManagerConfig {
+        trusted: vec![v4(10, 0, 0, 5, 0).ip()],
+        ..Default::default()
+    });
+    let bad = Hash([1; 32]);
+    let id = session(&mut m, v4(8, 8, 8, 8, 1), bad, 0);
+    m.on_misbehavior(id, Misbehavior::MalformedMessage, 0);
+    assert!(m.bans().is_node_banned(&bad, 1));
+    // From a trusted address it is the operator's node: let in, and never banned again.
+    let id = session(&mut m, v4(10, 0, 0, 5, 1), bad, 1);
+    let sanction = m
+        .on_misbehavior(id, Misbehavior::MalformedMessage, 2)
+        .unwrap();
+    assert!(sanction.bans.is_empty());
+    assert_eq!(m.bans().nodes().of(&bad).map(|s| s.strikes.count), Some(1));
+}
+
+#[test]
+fn a_flood_of_bad_handshakes_bans_the_address_one_does_not() {
+    use crate::p2p::{BAN_STEPS_MS, BanKind};
+    let mut m = manager(PeerManagerConfig::default());
+    let addr = v4(7, 7, 7, 7, 1);
+    // A port scan: one garbage handshake, points that decay, no ban.
+    let (id, _) = m.on_inbound(addr, 0).unwrap();
+    assert_eq!(
+        m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+        None
+    );
+    m.on_disconnected(id);
+    assert_eq!(m.handshake_points(&addr.ip(), 0), 25);
+    assert_eq!(m.handshake_points(&addr.ip(), 25 * 60_000), 0);
+    m.on_tick(25 * 60_000, &mut Rng(1));
+    assert!(m.handshake_scores.is_empty(), "forgotten once decayed");
+    // A flood: the fourth garbage handshake in a row bans the address, for the first step.
+    let mut ban = None;
+    for i in 0..4 {
+        let (id, _) = m.on_inbound(addr, 30 * 60_000 + i).unwrap();
+        ban = m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 30 * 60_000 + i);
+        m.on_disconnected(id);
+    }
+    assert_eq!(
+        ban,
+        Some(crate::p2p::Ban {
+            kind: BanKind::Address,
+            lasts_ms: BAN_STEPS_MS[0]
+        })
+    );
+    assert_eq!(
+        m.on_inbound(addr, 30 * 60_000 + 5).unwrap_err(),
+        InboundRefusal::Banned
+    );
+    // Stalled handshakes count too, less: ten of them.
+    let other = v4(7, 7, 7, 8, 1);
+    for i in 0..10 {
+        let (id, _) = m.on_inbound(other, i).unwrap();
+        let ban = m.on_handshake_fault(id, Misbehavior::HandshakeTimeout, i);
+        assert_eq!(ban.is_some(), i == 9, "{i}");
+        m.on_disconnected(id);
+    }
+}
+
+#[test]
+fn handshake_faults_spare_trusted_addresses_outbound_dials_and_sessions() {
+    let mut m = manager(PeerManagerConfig {
+        trusted: vec![v4(10, 0, 0, 5, 0).ip()],
+        ..Default::default()
+    });
+    for _ in 0..10 {
+        let (id, _) = m.on_inbound(v4(10, 0, 0, 5, 1), 0).unwrap();
+        assert_eq!(
+            m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+            None
+        );
+        m.on_disconnected(id);
+        let out = m.on_dialed(v4(8, 8, 8, 8, 9444), 0);
+        assert_eq!(
+            m.on_handshake_fault(out, Misbehavior::MalformedHandshake, 0),
+            None
+        );
+        m.on_disconnected(out);
+    }
+    assert!(m.handshake_scores.is_empty());
+    // Once the Hello is accepted, faults are the node id's, through on_misbehavior.
+    let id = session(&mut m, v4(9, 9, 9, 9, 1), Hash([9; 32]), 0);
+    assert_eq!(
+        m.on_handshake_fault(id, Misbehavior::MalformedHandshake, 0),
+        None
+    );
+    // The table of scored addresses is bounded.
+    for i in 0..(MAX_HANDSHAKE_SCORES as u32 + 5) {
+        let addr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::from(i + 1)), 1);
+        let (id, _) = m.on_inbound(addr, 0).unwrap();
+        m.on_handshake_fault(id, Misbehavior::HandshakeTimeout, 0);
+        m.on_disconnected(id);
+    }
+    assert_eq!(m.handshake_scores.len(), MAX_HANDSHAKE_SCORES);
 }

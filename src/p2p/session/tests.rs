@@ -345,7 +345,7 @@ fn malformed_payload_closes_the_session() {
             SessionAction::Close(end.clone()),
         ]
     );
-    assert_eq!(end.farewell(), None);
+    assert_eq!(end.farewell(), Some(DisconnectReason::ProtocolViolation));
     assert_eq!(end.to_string(), format!("bad message: {error}"));
     assert!(s.is_closed());
 }
@@ -386,7 +386,11 @@ fn bad_frame_closes_the_session() {
         ]
     );
     assert_eq!(end.to_string(), "bad frame: unknown message type 238");
-    assert_eq!(end.farewell(), None);
+    assert_eq!(
+        end.farewell(),
+        Some(DisconnectReason::ProtocolViolation),
+        "our direction still works: the peer is told why"
+    );
 }
 
 fn one_hello() -> Message {

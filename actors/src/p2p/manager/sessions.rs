@@ -7,19 +7,25 @@ use spacetime::p2p::{Direction, PeerId};
 use spacetime::wire::{DisconnectReason, Hello, Message, PeerAddr, PeerList};
 
 use super::{GOSSIP_MAX_AGE_MS, PeerManagerActor};
-use crate::p2p::events::{Outgoing, PeerEvent, SessionEvent};
+use crate::p2p::events::{PeerEvent, SessionEvent};
 
 impl Handler<SessionEvent> for PeerManagerActor {
     type Result = ();
-    fn handle(&mut self, event: SessionEvent, ctx: &mut Context<Self>) {
+    fn handle(&mut self, event: SessionEvent, _: &mut Context<Self>) {
         match event {
             SessionEvent::Up { id, hello } => self.on_up(id, hello),
             SessionEvent::Down {
                 id,
                 reason,
                 self_connection,
-            } => self.on_down(id, reason, self_connection),
-            SessionEvent::Misbehaved { id, what } => self.penalize(id, what, ctx),
+                handshake_fault,
+            } => {
+                if let Some(what) = handshake_fault {
+                    self.handshake_fault(id, what);
+                }
+                self.on_down(id, reason, self_connection);
+            }
+            SessionEvent::Misbehaved { id, what } => self.penalize(id, what),
             SessionEvent::Latency { id, rtt_ms } => {
                 crate::p2p::metrics::latency(rtt_ms);
                 self.core.on_latency(id, rtt_ms);
@@ -52,11 +58,7 @@ impl PeerManagerActor {
                 if let Some(victim) = evicted {
                     // A less useful inbound session makes room for this one.
                     crate::p2p::metrics::evicted();
-                    if let Some(handle) = self.handles.get(&victim) {
-                        let _ = handle
-                            .tx
-                            .try_send(Outgoing::Disconnect(DisconnectReason::TooManyPeers));
-                    }
+                    self.disconnect(victim, DisconnectReason::TooManyPeers);
                 }
                 let Some(handle) = self.handles.get_mut(&id) else {
                     return;
@@ -77,9 +79,12 @@ impl PeerManagerActor {
                 self.send(id, Message::RequestPeers);
             }
             Err(reason) => {
-                if let Some(handle) = self.handles.get(&id) {
-                    let _ = handle.tx.try_send(Outgoing::Disconnect(reason));
+                if reason == DisconnectReason::Banned {
+                    // Its node id is banned, whatever address it came from.
+                    crate::p2p::metrics::refused_banned_node();
+                    tracing::debug!(peer = id.0, node = %hello.node_id, "banned node refused");
                 }
+                self.disconnect(id, reason);
             }
         }
     }
