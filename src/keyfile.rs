@@ -307,7 +307,7 @@ pub enum KeyFileError {
 /// The 78-byte key file holding `key` (see the module documentation for the layout).
 #[must_use]
 pub fn encode_key_file(key: &Keypair) -> [u8; KEY_FILE_LEN] {
-    encode_secret(KeyKind::Sr25519, &key.seed())
+    encode_secret(KeyKind::Sr25519, &Zeroizing::new(key.seed()))
 }
 
 /// The 78-byte key file holding a node's Noise static private key.
