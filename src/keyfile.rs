@@ -102,6 +102,14 @@ pub fn x25519_public(private: &[u8; 32]) -> [u8; 32] {
     curve25519_dalek::MontgomeryPoint::mul_base_clamped(*private).to_bytes()
 }
 
+/// The X25519 shared secret of a private key and a peer's public key (RFC 7748, with clamping;
+/// an all-zero result for a low-order peer key is returned as it is, as Noise allows).
+pub fn x25519(private: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+    curve25519_dalek::MontgomeryPoint(*public)
+        .mul_clamped(*private)
+        .to_bytes()
+}
+
 // Field offsets of the layout in the module documentation.
 const VERSION_AT: usize = 4;
 const KIND_AT: usize = 5;
@@ -789,6 +797,20 @@ mod tests {
         assert_eq!(
             crate::bytes::to_hex(&x25519_public(&private)),
             "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        // Section 6.1 again: Bob's key pair and the secret both sides share.
+        let bob: [u8; 32] = crate::bytes::decode_hex(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        )
+        .unwrap();
+        let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+        assert_eq!(
+            crate::bytes::to_hex(&x25519(&private, &x25519_public(&bob))),
+            shared
+        );
+        assert_eq!(
+            crate::bytes::to_hex(&x25519(&bob, &x25519_public(&private))),
+            shared
         );
         let bytes = encode_node_key_file(&private);
         assert_eq!(bytes[5], KIND_NOISE_X25519);

@@ -19,6 +19,7 @@ use spacetime::wire::{
 };
 use spacetime::{Hash, NodeRng};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
 
 use super::transport::{BoxStream, Stream};
 
@@ -139,7 +140,10 @@ impl CryptoResolver for SeededResolver {
     }
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            DHChoice::Curve25519 => Some(Box::<WipingX25519>::default()),
+            _ => None,
+        }
     }
 
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn NoiseHash>> {
@@ -148,6 +152,64 @@ impl CryptoResolver for SeededResolver {
 
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
         DefaultResolver.resolve_cipher(choice)
+    }
+}
+
+/// X25519 for snow: the same function as snow's own (RFC 7748 with clamping, the shared secret
+/// unchecked, as Noise allows), but its private key (the node's static key, or an ephemeral
+/// key) and each shared secret are wiped when dropped; snow 0.10's leaves them in freed memory.
+#[derive(Default)]
+struct WipingX25519 {
+    private: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl Dh for WipingX25519 {
+    fn name(&self) -> &'static str {
+        "25519"
+    }
+
+    fn pub_len(&self) -> usize {
+        32
+    }
+
+    fn priv_len(&self) -> usize {
+        32
+    }
+
+    fn set(&mut self, privkey: &[u8]) {
+        // snow passes exactly priv_len() bytes; anything else leaves a zero key, like snow's.
+        self.private.fill(0);
+        if let Some(bytes) = privkey.get(..32) {
+            self.private.copy_from_slice(bytes);
+        }
+        self.public = spacetime::keyfile::x25519_public(&self.private);
+    }
+
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
+        rng.try_fill_bytes(&mut self.private[..])?;
+        self.public = spacetime::keyfile::x25519_public(&self.private);
+        Ok(())
+    }
+
+    fn pubkey(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn privkey(&self) -> &[u8] {
+        &self.private[..]
+    }
+
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        let theirs = pubkey
+            .get(..32)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or(snow::Error::Dh)?;
+        let shared = Zeroizing::new(spacetime::keyfile::x25519(&self.private, &theirs));
+        out.get_mut(..32)
+            .ok_or(snow::Error::Dh)?
+            .copy_from_slice(&shared[..]);
+        Ok(())
     }
 }
 
