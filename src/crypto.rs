@@ -1,12 +1,18 @@
 //! sr25519 signatures (schnorrkel) with one signing context per domain.
 //!
-//! Keys come from the OS RNG. A [`PublicKey`] is 32 bytes and doubles as an account address.
+//! Keys come from the OS RNG ([`Keypair::generate`]); only the simulator and tests make them from
+//! a seeded generator ([`Keypair::generate_with`]). A [`PublicKey`] is 32 bytes and doubles as an
+//! account address. The secret halves are wiped on drop (schnorrkel zeroizes its keys) and never
+//! shown by `Debug`; docs/crypto.md has the audit of every crypto call.
 //! Signatures made in one [`SigningDomain`] never verify in another, so a signed transaction can
 //! never be presented as a signed header or handshake.
 
 use rand_core::{CryptoRng, RngCore};
 use schnorrkel::context::attach_rng;
 use schnorrkel::{ExpansionMode, MiniSecretKey, signing_context};
+use zeroize::Zeroize;
+
+use crate::rng::RngError;
 
 crate::fixed_bytes!(
     /// An sr25519 public key (compressed Ristretto point); also an account address.
@@ -76,9 +82,22 @@ pub struct Keypair {
 }
 
 impl Keypair {
-    /// A fresh key pair from the operating system's RNG.
+    /// A fresh key pair from the operating system's RNG; panics if the OS has no randomness
+    /// to give (see [`Keypair::try_generate`]).
     pub fn generate() -> Self {
-        Self::from_seed(&MiniSecretKey::generate().to_bytes())
+        match Self::try_generate() {
+            Ok(key) => key,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A fresh key pair from the operating system's RNG (getrandom), not from any generator
+    /// of this process.
+    pub fn try_generate() -> Result<Self, RngError> {
+        let mut seed = crate::rng::os_bytes32()?;
+        let key = Self::from_seed(&seed);
+        seed.zeroize();
+        Ok(key)
     }
 
     /// The key pair derived from a 32-byte secret seed (the form stored in key files).
@@ -102,12 +121,24 @@ impl Keypair {
         PublicKey(self.inner.public.to_bytes())
     }
 
-    /// A key pair from a seeded generator (the node's, so that a simulated run is
-    /// reproducible).
+    /// A key pair from a node's generator: from the OS for a real node's generator, from its
+    /// stream in the simulator (see [`crate::NodeRng::key_bytes`]).
+    pub fn generate_from(rng: &mut crate::NodeRng) -> Result<Self, RngError> {
+        let mut seed = rng.key_bytes()?;
+        let key = Self::from_seed(&seed);
+        seed.zeroize();
+        Ok(key)
+    }
+
+    /// A key pair from a given generator: for the simulator and tests, whose keys must be a
+    /// function of their seed. A real node's keys come from [`Keypair::generate`] or from
+    /// [`crate::NodeRng::key_bytes`], which reads the OS for a node's generator.
     pub fn generate_with<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        Self::from_seed(&seed)
+        let key = Self::from_seed(&seed);
+        seed.zeroize();
+        key
     }
 
     /// Signs `message` in `domain`, with witness randomness from the operating system.
@@ -117,8 +148,9 @@ impl Keypair {
     }
 
     /// Signs `message` in `domain` with witness randomness from `rng`. schnorrkel derives the
-    /// witness from the secret key and the message as well, so a predictable `rng` (the
-    /// simulator's) still never repeats a witness for two messages.
+    /// witness from the secret nonce seed and the whole transcript (context, message, public
+    /// key) as well as from 32 bytes of `rng`, so a predictable `rng` (the simulator's) gives
+    /// a witness that is still secret and never repeats for two messages.
     pub fn sign_with<R: RngCore + CryptoRng>(
         &self,
         domain: SigningDomain,
@@ -256,6 +288,44 @@ mod tests {
                 Err(SignatureError::Mismatch)
             );
         }
+    }
+
+    #[test]
+    fn os_keys_are_fresh() {
+        let a = Keypair::try_generate().unwrap();
+        let b = Keypair::try_generate().unwrap();
+        assert_ne!(a.seed(), b.seed());
+        assert_ne!(a.seed(), [0; 32]);
+    }
+
+    #[test]
+    fn node_generator_keys_differ_for_one_seed_in_production_only() {
+        let root = crate::NodeRng::from_os().unwrap();
+        let a = Keypair::generate_from(&mut root.derive("miner-key")).unwrap();
+        let b = Keypair::generate_from(&mut root.derive("miner-key")).unwrap();
+        assert_ne!(a.public(), b.public());
+        let sim = crate::NodeRng::from_u64(4);
+        let a = Keypair::generate_from(&mut sim.derive("miner-key")).unwrap();
+        let b = Keypair::generate_from(&mut sim.derive("miner-key")).unwrap();
+        assert_eq!(a.public(), b.public());
+        // The same key the simulator made before keys had their own source.
+        let old = Keypair::generate_with(&mut sim.derive("miner-key"));
+        assert_eq!(a.public(), old.public());
+    }
+
+    #[test]
+    fn debug_of_a_key_shows_only_the_public_half() {
+        let kp = Keypair::from_seed(&[0x5a; 32]);
+        let shown = format!("{kp:?} {kp:#?}");
+        assert_eq!(
+            format!("{kp:?}"),
+            format!("Keypair(public: {})", kp.public())
+        );
+        for secret in [kp.seed().to_vec(), kp.inner.secret.to_bytes().to_vec()] {
+            assert!(!shown.contains(&crate::bytes::to_hex(&secret)), "{shown}");
+            assert!(!shown.contains(&format!("{secret:?}")), "{shown}");
+        }
+        assert!(!shown.contains("90, 90"), "{shown}");
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //! checksum, and that the stored public key is the one derived from the stored seed. The
 //! checksum catches accidental damage (a truncated copy, a flipped bit, the wrong file); it is not
 //! a MAC and the seed is not encrypted. What protects the secret is the file's permissions.
+//! Both comparisons that involve the secret (the checksum, a hash of it, and the public key
+//! derived from it, against the file's bytes) run in constant time ([`subtle`]), and the copies
+//! of the secret this module makes (the file image, the read buffer) are wiped after use.
 //!
 //! # On disk
 //!
@@ -33,6 +36,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::Keypair;
 use crate::hash::{hash, tags};
@@ -94,6 +100,14 @@ impl KeyKind {
 /// The X25519 public key of a private key (RFC 7748, with clamping).
 pub fn x25519_public(private: &[u8; 32]) -> [u8; 32] {
     curve25519_dalek::MontgomeryPoint::mul_base_clamped(*private).to_bytes()
+}
+
+/// The X25519 shared secret of a private key and a peer's public key (RFC 7748, with clamping;
+/// an all-zero result for a low-order peer key is returned as it is, as Noise allows).
+pub fn x25519(private: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+    curve25519_dalek::MontgomeryPoint(*public)
+        .mul_clamped(*private)
+        .to_bytes()
 }
 
 // Field offsets of the layout in the module documentation.
@@ -275,6 +289,14 @@ pub enum KeyFileError {
         /// The I/O error.
         error: io::Error,
     },
+    /// No key could be made for a new key file: the operating system gave no randomness.
+    #[error("cannot create key file {}: {error}", .path.display())]
+    NoRandomness {
+        /// The key file.
+        path: PathBuf,
+        /// Why the OS gave none.
+        error: crate::rng::RngError,
+    },
     /// The key file is in place but the temporary copy of the secret could not be deleted.
     #[error(
         "key file {} was written but temporary file {} could not be removed: {error}; delete it",
@@ -293,7 +315,7 @@ pub enum KeyFileError {
 /// The 78-byte key file holding `key` (see the module documentation for the layout).
 #[must_use]
 pub fn encode_key_file(key: &Keypair) -> [u8; KEY_FILE_LEN] {
-    encode_secret(KeyKind::Sr25519, &key.seed())
+    encode_secret(KeyKind::Sr25519, &Zeroizing::new(key.seed()))
 }
 
 /// The 78-byte key file holding a node's Noise static private key.
@@ -316,7 +338,15 @@ fn encode_secret(kind: KeyKind, seed: &[u8; 32]) -> [u8; KEY_FILE_LEN] {
 
 /// Reads a key file's bytes, checking length, magic, version, kind, checksum and public key.
 pub fn decode_key_file(bytes: &[u8]) -> Result<Keypair, KeyFormatError> {
-    decode_secret(bytes, KeyKind::Sr25519).map(|seed| Keypair::from_seed(&seed))
+    let mut seed = decode_secret(bytes, KeyKind::Sr25519)?;
+    let key = Keypair::from_seed(&seed);
+    seed.zeroize();
+    Ok(key)
+}
+
+/// Whether two byte strings are equal, in time that depends only on their lengths.
+fn ct_equal(a: &[u8], b: &[u8]) -> bool {
+    bool::from(a.ct_eq(b))
 }
 
 /// Reads a node key file's bytes; returns the Noise static private key.
@@ -342,7 +372,7 @@ fn decode_secret(bytes: &[u8], expected: KeyKind) -> Result<[u8; 32], KeyFormatE
     let Some(found) = KeyKind::from_byte(bytes[KIND_AT]) else {
         return Err(KeyFormatError::UnsupportedKind(bytes[KIND_AT]));
     };
-    if bytes[CHECKSUM_AT..] != checksum(&bytes[..CHECKSUM_AT]) {
+    if !ct_equal(&bytes[CHECKSUM_AT..], &checksum(&bytes[..CHECKSUM_AT])) {
         return Err(KeyFormatError::Corrupted);
     }
     if found != expected {
@@ -350,7 +380,8 @@ fn decode_secret(bytes: &[u8], expected: KeyKind) -> Result<[u8; 32], KeyFormatE
     }
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&bytes[SEED_AT..PUBLIC_AT]);
-    if found.public_of(&seed)[..] != bytes[PUBLIC_AT..CHECKSUM_AT] {
+    if !ct_equal(&found.public_of(&seed), &bytes[PUBLIC_AT..CHECKSUM_AT]) {
+        seed.zeroize();
         return Err(KeyFormatError::PublicKeyMismatch);
     }
     Ok(seed)
@@ -365,7 +396,7 @@ fn decode_secret(bytes: &[u8], expected: KeyKind) -> Result<[u8; 32], KeyFormatE
 /// ([`KeyFileError::DirectoryMissing`] otherwise). On every error the temporary file is removed
 /// and an existing key file is left untouched.
 pub fn write_key_file(path: &Path, key: &Keypair, overwrite: bool) -> Result<(), KeyFileError> {
-    write_secret_file(path, &encode_key_file(key), overwrite)
+    write_secret_file(path, &Zeroizing::new(encode_key_file(key)), overwrite)
 }
 
 /// Writes a node's Noise static private key like [`write_key_file`].
@@ -374,7 +405,11 @@ pub fn write_node_key_file(
     private: &[u8; 32],
     overwrite: bool,
 ) -> Result<(), KeyFileError> {
-    write_secret_file(path, &encode_node_key_file(private), overwrite)
+    write_secret_file(
+        path,
+        &Zeroizing::new(encode_node_key_file(private)),
+        overwrite,
+    )
 }
 
 fn write_secret_file(
@@ -441,7 +476,10 @@ fn write_secret_file(
 
 /// Reads and checks the key file at `path`, refusing on Unix a file open to group or others.
 pub fn read_key_file(path: &Path) -> Result<Keypair, KeyFileError> {
-    read_secret_file(path, KeyKind::Sr25519).map(|seed| Keypair::from_seed(&seed))
+    let mut seed = read_secret_file(path, KeyKind::Sr25519)?;
+    let key = Keypair::from_seed(&seed);
+    seed.zeroize();
+    Ok(key)
 }
 
 /// Reads a node key file like [`read_key_file`]; returns the Noise static private key.
@@ -480,7 +518,8 @@ fn read_secret_file(path: &Path, kind: KeyKind) -> Result<[u8; 32], KeyFileError
         }
     }
 
-    let mut bytes = Vec::with_capacity(KEY_FILE_LEN + 1);
+    // Never reallocated (at most READ_LIMIT bytes are read), so wiping it wipes every copy.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(KEY_FILE_LEN + 1));
     file.take(READ_LIMIT)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
@@ -759,6 +798,20 @@ mod tests {
             crate::bytes::to_hex(&x25519_public(&private)),
             "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
         );
+        // Section 6.1 again: Bob's key pair and the secret both sides share.
+        let bob: [u8; 32] = crate::bytes::decode_hex(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        )
+        .unwrap();
+        let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+        assert_eq!(
+            crate::bytes::to_hex(&x25519(&private, &x25519_public(&bob))),
+            shared
+        );
+        assert_eq!(
+            crate::bytes::to_hex(&x25519(&bob, &x25519_public(&private))),
+            shared
+        );
         let bytes = encode_node_key_file(&private);
         assert_eq!(bytes[5], KIND_NOISE_X25519);
         assert_eq!(decode_node_key_file(&bytes), Ok(private));
@@ -873,6 +926,14 @@ mod tests {
                 .ends_with("(mode 0640); run: chmod 600 '/a b'"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn constant_time_comparison_is_equality() {
+        assert!(ct_equal(b"", b""));
+        assert!(ct_equal(&[1, 2, 3], &[1, 2, 3]));
+        assert!(!ct_equal(&[1, 2, 3], &[1, 2, 4]));
+        assert!(!ct_equal(&[1, 2, 3], &[1, 2]));
     }
 
     #[test]

@@ -714,7 +714,8 @@ pub fn prepare_mining(
     let key = match spacetime::keyfile::read_key_file(&key_path) {
         Ok(k) => k,
         Err(_) if m.dev_plot_bytes.is_some() && !key_path.exists() => {
-            let k = Keypair::generate_with(&mut seams.rng_for("miner-key"));
+            // From the OS on a real node (its generator's key source), from the seed in the sim.
+            let k = Keypair::generate_from(&mut seams.rng_for("miner-key"))?;
             spacetime::keyfile::write_key_file(&key_path, &k, false).map_err(key_err)?;
             writeln!(out, "created miner key {}", key_path.display())?;
             k

@@ -26,7 +26,8 @@ pub struct Seams {
 }
 
 impl Seams {
-    /// Production: the system clock, a generator seeded from the OS, threads, TCP.
+    /// Production: the system clock, a generator seeded from the OS (whose key material comes
+    /// from the OS on every draw), threads, TCP. The `spacetime` binary builds no other seams.
     pub fn production() -> Result<Self, spacetime::rng::RngError> {
         Ok(Self {
             clock: Arc::new(NodeClock::system()),
@@ -47,5 +48,23 @@ impl std::fmt::Debug for Seams {
         f.debug_struct("Seams")
             .field("spawner", &self.spawner)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_keys_come_from_the_os() {
+        let seams = Seams::production().unwrap();
+        for label in ["node-key", "miner-key", "peers"] {
+            assert_eq!(
+                seams.rng_for(label).key_source(),
+                spacetime::rng::KeySource::Os
+            );
+        }
+        let (mut a, mut b) = (seams.rng_for("miner-key"), seams.rng_for("miner-key"));
+        assert_ne!(a.key_bytes().unwrap(), b.key_bytes().unwrap());
     }
 }

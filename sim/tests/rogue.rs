@@ -169,7 +169,7 @@ async fn connect(
 ) -> Client {
     let stream = transport.dial(to).await.expect("dial");
     let mut rng = NodeRng::from_u64(7).derive(&transport.ip().to_string());
-    let key = StaticKey::generate_with(&mut rng);
+    let key = StaticKey::from_private(rng.bytes32());
     let timeout = 10 * SECOND;
     let mut session = handshake(stream, &key, Role::Initiator, timeout, rng.split())
         .await

@@ -19,6 +19,7 @@ use spacetime::wire::{
 };
 use spacetime::{Hash, NodeRng};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
 
 use super::transport::{BoxStream, Stream};
 
@@ -46,6 +47,9 @@ pub enum TransportError {
     /// The handshake did not finish in time.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// The operating system gave no randomness for a key.
+    #[error(transparent)]
+    Random(#[from] spacetime::rng::RngError),
     /// The peer's byte stream is not valid frames.
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
@@ -57,7 +61,8 @@ impl From<snow::Error> for TransportError {
     }
 }
 
-/// A node's Noise static key pair (X25519). Its public half is the node's identity.
+/// A node's Noise static key pair (X25519). Its public half is the node's identity. The
+/// private half is wiped on drop and never shown by `Debug`.
 #[derive(Clone)]
 pub struct StaticKey {
     private: [u8; 32],
@@ -65,18 +70,10 @@ pub struct StaticKey {
 }
 
 impl StaticKey {
-    /// A fresh key from the OS RNG (through snow's key generation).
+    /// A fresh key from the OS RNG (getrandom, as snow's own key generation would use, but
+    /// with no copy left in an unwiped buffer).
     pub fn generate() -> Result<Self, TransportError> {
-        let keypair = snow::Builder::new(params()?).generate_keypair()?;
-        let private = <[u8; 32]>::try_from(keypair.private.as_slice())
-            .map_err(|_| TransportError::Noise("generated key is not 32 bytes".into()))?;
-        Ok(Self::from_private(private))
-    }
-
-    /// A fresh key from the node's generator (seeded from the OS in production, from the run's
-    /// seed in the simulator).
-    pub fn generate_with(rng: &mut NodeRng) -> Self {
-        Self::from_private(rng.bytes32())
+        Ok(Self::from_private(spacetime::rng::os_bytes32()?))
     }
 
     /// The key pair of a private key; any 32 bytes are one (X25519 clamps inside the DH).
@@ -103,6 +100,12 @@ impl StaticKey {
     }
 }
 
+impl Drop for StaticKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private);
+    }
+}
+
 impl std::fmt::Debug for StaticKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "StaticKey(node id {})", self.node_id())
@@ -113,20 +116,20 @@ fn params() -> Result<snow::params::NoiseParams, TransportError> {
     NOISE_PARAMS.parse().map_err(TransportError::from)
 }
 
-/// snow's primitives with the ephemeral key drawn from a given generator instead of the OS, so
-/// the node's seeded generator decides every byte of a handshake. It yields its generator once:
-/// a second request (never made by snow for one handshake) gets none rather than a repeat.
+/// snow's primitives with the ephemeral key drawn from the node's generator as key material
+/// ([`NodeRng::try_fill_key`]): from the OS on a real node, from the run's seed in the
+/// simulator, so that there the seed decides every byte of a handshake. It yields its generator
+/// once: a second request (never made by snow for one handshake) gets none rather than a repeat.
 struct SeededResolver {
     rng: Mutex<Option<NodeRng>>,
 }
 
-/// A [`NodeRng`] as snow's randomness.
+/// A [`NodeRng`]'s key material as snow's randomness (snow draws only ephemeral keys from it).
 struct SnowRng(NodeRng);
 
 impl Random for SnowRng {
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
-        rand_core::RngCore::fill_bytes(&mut self.0, dest);
-        Ok(())
+        self.0.try_fill_key(dest).map_err(|_| snow::Error::Rng)
     }
 }
 
@@ -137,7 +140,10 @@ impl CryptoResolver for SeededResolver {
     }
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            DHChoice::Curve25519 => Some(Box::<WipingX25519>::default()),
+            _ => None,
+        }
     }
 
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn NoiseHash>> {
@@ -146,6 +152,64 @@ impl CryptoResolver for SeededResolver {
 
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
         DefaultResolver.resolve_cipher(choice)
+    }
+}
+
+/// X25519 for snow: the same function as snow's own (RFC 7748 with clamping, the shared secret
+/// unchecked, as Noise allows), but its private key (the node's static key, or an ephemeral
+/// key) and each shared secret are wiped when dropped; snow 0.10's leaves them in freed memory.
+#[derive(Default)]
+struct WipingX25519 {
+    private: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl Dh for WipingX25519 {
+    fn name(&self) -> &'static str {
+        "25519"
+    }
+
+    fn pub_len(&self) -> usize {
+        32
+    }
+
+    fn priv_len(&self) -> usize {
+        32
+    }
+
+    fn set(&mut self, privkey: &[u8]) {
+        // snow passes exactly priv_len() bytes; anything else leaves a zero key, like snow's.
+        self.private.fill(0);
+        if let Some(bytes) = privkey.get(..32) {
+            self.private.copy_from_slice(bytes);
+        }
+        self.public = spacetime::keyfile::x25519_public(&self.private);
+    }
+
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
+        rng.try_fill_bytes(&mut self.private[..])?;
+        self.public = spacetime::keyfile::x25519_public(&self.private);
+        Ok(())
+    }
+
+    fn pubkey(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn privkey(&self) -> &[u8] {
+        &self.private[..]
+    }
+
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        let theirs = pubkey
+            .get(..32)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or(snow::Error::Dh)?;
+        let shared = Zeroizing::new(spacetime::keyfile::x25519(&self.private, &theirs));
+        out.get_mut(..32)
+            .ok_or(snow::Error::Dh)?
+            .copy_from_slice(&shared[..]);
+        Ok(())
     }
 }
 
@@ -465,7 +529,7 @@ impl Session {
 
 impl StaticKey {
     /// Loads the node key at `path`, or creates one there (mode 0600) on first run from the
-    /// node's generator.
+    /// node's generator's key material (the OS on a real node, see [`NodeRng::key_bytes`]).
     pub fn load_or_create(
         path: &std::path::Path,
         rng: &mut NodeRng,
@@ -476,9 +540,15 @@ impl StaticKey {
             Err(KeyFileError::Read { error, .. })
                 if error.kind() == std::io::ErrorKind::NotFound =>
             {
-                let private = rng.bytes32();
-                match write_node_key_file(path, &private, false) {
-                    Ok(()) => Ok(Self::from_private(private)),
+                let private = rng
+                    .key_bytes()
+                    .map_err(|error| KeyFileError::NoRandomness {
+                        path: path.to_path_buf(),
+                        error,
+                    })?;
+                let key = Self::from_private(private);
+                match write_node_key_file(path, &key.private, false) {
+                    Ok(()) => Ok(key),
                     // Another process created it first: use theirs.
                     Err(KeyFileError::Exists { .. }) => {
                         read_node_key_file(path).map(Self::from_private)

@@ -482,6 +482,17 @@ fn static_keys_round_trip_and_identify() {
     assert_eq!(again.node_id(), k.node_id());
     assert_ne!(StaticKey::generate().unwrap().node_id(), k.node_id());
     assert!(!format!("{k:?}").contains(&spacetime::bytes::to_hex(&k.private_bytes())));
+    let fixed = StaticKey::from_private([0x5a; 32]);
+    let shown = format!("{fixed:?} {fixed:#?}");
+    assert_eq!(
+        format!("{fixed:?}"),
+        format!("StaticKey(node id {})", fixed.node_id())
+    );
+    let secret = spacetime::bytes::to_hex(&[0x5a; 32]);
+    assert!(
+        !shown.contains(&secret) && !shown.contains("90, 90"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -507,11 +518,59 @@ fn node_keys_persist_and_match_snow() {
     assert!(StaticKey::load_or_create(&path, &mut os_rng()).is_err());
 }
 
+#[test]
+fn a_real_nodes_key_comes_from_the_os_not_from_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |root: &spacetime::NodeRng, name: &str| {
+        let path = dir.path().join(name);
+        StaticKey::load_or_create(&path, &mut root.derive("node-key")).unwrap()
+    };
+    // One production root, one label: the same stream twice, yet two identities.
+    let root = os_rng();
+    assert_ne!(
+        create(&root, "a.key").node_id(),
+        create(&root, "b.key").node_id()
+    );
+    // In the simulator the key is a function of the seed.
+    let sim = spacetime::NodeRng::from_u64(5);
+    assert_eq!(
+        create(&sim, "c.key").node_id(),
+        create(&sim, "d.key").node_id()
+    );
+}
+
+#[tokio::test]
+async fn a_real_nodes_ephemeral_keys_come_from_the_os() {
+    let (a, b) = (
+        StaticKey::from_private([1; 32]),
+        StaticKey::from_private([2; 32]),
+    );
+    let first_ciphertext = |mut s: Session| {
+        s.queue(&Message::Ping(spacetime::wire::Ping { nonce: 9 }))
+            .unwrap();
+        s.take_queued()
+    };
+    // Both handshakes draw from children of one production root with the same labels.
+    let root = os_rng();
+    let (i1, _) = pair_with(&a, &b, root.derive("a"), root.derive("b")).await;
+    let (i2, _) = pair_with(&a, &b, root.derive("a"), root.derive("b")).await;
+    assert_ne!(first_ciphertext(i1), first_ciphertext(i2));
+}
+
 /// Both ends of a handshake over an in-memory pipe with seeded generators.
 async fn seeded_pair(a: &StaticKey, b: &StaticKey, seed: u64) -> (Session, Session) {
-    let (x, y) = tokio::io::duplex(64 * 1024);
     let root = spacetime::NodeRng::from_u64(seed);
-    let (ra, rb) = (root.derive("a"), root.derive("b"));
+    pair_with(a, b, root.derive("a"), root.derive("b")).await
+}
+
+/// Both ends of a handshake over an in-memory pipe, with the given generators.
+async fn pair_with(
+    a: &StaticKey,
+    b: &StaticKey,
+    ra: spacetime::NodeRng,
+    rb: spacetime::NodeRng,
+) -> (Session, Session) {
+    let (x, y) = tokio::io::duplex(64 * 1024);
     let (b2, t) = (b.clone(), T);
     let responder = tokio::spawn(async move { handshake(y, &b2, Role::Responder, t, rb).await });
     let initiator = handshake(x, a, Role::Initiator, T, ra).await.unwrap();

@@ -83,6 +83,7 @@ pub(crate) fn handshake_failed(error: &TransportError) {
         TransportError::Io(_) => "io",
         TransportError::Noise(_) => "noise",
         TransportError::Frame(_) => "frame",
+        TransportError::Random(_) => "random",
     };
     metrics::counter!(HANDSHAKE_FAILURES, "reason" => reason).increment(1);
 }

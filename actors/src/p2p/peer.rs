@@ -163,7 +163,8 @@ impl Ended {
 /// turned out to be this node itself, and whether the handshake failed by the peer's fault.
 async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), Ended> {
     let timeout = task.timeouts.handshake;
-    let rng = NodeRng::from_seed(task.rng.derive("noise").bytes32());
+    // A split keeps the node's key source: the ephemeral key comes from the OS on a real node.
+    let rng = task.rng.derive("noise").split();
     let mut session = match handshake(stream, &task.key, task.role, timeout, rng).await {
         Ok(s) => s,
         Err(e) => {

@@ -308,9 +308,14 @@ pub fn create_plot(
     let (mut header, tmp, fresh) = match candidates.into_iter().next() {
         Some((path, header)) => (header, path, false),
         None => {
-            let seed = req
-                .seed
-                .unwrap_or_else(|| Hash(spacetime::Keypair::generate().seed()));
+            // Public (it is in the header) and only has to be unique: 32 bytes from the OS.
+            let seed = match req.seed {
+                Some(seed) => seed,
+                None => Hash(spacetime::rng::os_bytes32().map_err(|e| PlotterError::Io {
+                    path: req.dir.clone(),
+                    error: std::io::Error::other(e),
+                })?),
+            };
             let header =
                 PlotHeader::new(req.miner, seed, layout).map_err(|e| PlotterError::Io {
                     path: req.dir.clone(),

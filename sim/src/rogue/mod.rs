@@ -236,7 +236,8 @@ impl Sim {
             Ok(listener) => {
                 let rogue = session::Rogue {
                     chain: RogueChain::new(&self.genesis, &spec),
-                    key: StaticKey::generate_with(&mut root.derive("node-key")),
+                    // A function of the run's seed, like every simulated key.
+                    key: StaticKey::from_private(root.derive("node-key").bytes32()),
                     network_id: self.genesis.network_id,
                     chain_id: self.genesis.chain_id,
                     funded: self.genesis.config.premine.first().map(|a| a.address),
