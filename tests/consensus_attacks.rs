@@ -689,7 +689,8 @@ fn a_heavier_fork_deeper_than_max_reorg_depth_is_stored_but_not_followed() {
     let g = depth_limited(5);
     let (ma, mb) = (miner(&g, 1), miner(&g, 2));
     // A long-range fork from genesis: 6 blocks would be reverted, one more than allowed.
-    let mut a = open(&g);
+    let disk = MemoryDisk::new("deep");
+    let mut a = Chain::open_on(ChainStorage::Memory(disk.clone()), g.clone()).unwrap();
     let ours = mine(&mut a, &ma, 6);
     let tip = a.tip();
     let mut b = open(&g);
@@ -717,9 +718,61 @@ fn a_heavier_fork_deeper_than_max_reorg_depth_is_stored_but_not_followed() {
         assert_eq!(a.block(&blk.hash()).unwrap().as_ref(), Some(blk));
         assert!(!a.is_main(&blk.hash()));
     }
+    // Sync follows our tip, not the branch it may not switch to.
+    assert_eq!(a.best_header().hash, tip.hash);
     // Our own chain keeps growing on top of the old tip.
     mine(&mut a, &ma, 1);
     assert_eq!(a.height(), 7);
+    let tip = a.tip();
+    // And so after a restart.
+    drop(a);
+    let a = Chain::open_on(ChainStorage::Memory(disk), g.clone()).unwrap();
+    assert_eq!(a.tip(), tip);
+    assert_eq!(a.best_header().hash, tip.hash);
+}
+
+/// The same long-range fork arriving headers first, as sync fetches it: the headers are
+/// stored, but the chain's best header (what sync works towards) stays our tip, before and
+/// after the bodies and across a restart, so the node does not believe itself behind a chain
+/// it will never follow.
+#[test]
+fn a_too_deep_fork_sent_headers_first_never_becomes_the_best_header() {
+    let g = depth_limited(5);
+    let (ma, mb) = (miner(&g, 1), miner(&g, 2));
+    let disk = MemoryDisk::new("deep-headers");
+    let mut a = Chain::open_on(ChainStorage::Memory(disk.clone()), g.clone()).unwrap();
+    mine(&mut a, &ma, 6);
+    let tip = a.tip();
+    let mut b = open(&g);
+    let theirs = mine(&mut b, &mb, 14);
+    let headers = theirs.iter().map(|t| t.header.clone()).collect();
+    let verified = VerifiedHeaders::verify(&g.config, headers).unwrap();
+    let outcome = a
+        .import_headers(&mut PendingHeaders::default(), verified, NOW)
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            spacetime::chain::HeadersOutcome::Stored { count: 14, .. }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(a.best_header().hash, tip.hash);
+    assert!(
+        a.missing_bodies(100).is_empty(),
+        "no bodies to fetch for it"
+    );
+    let statuses = import_all(&mut a, &theirs);
+    assert!(
+        statuses.contains(&ImportStatus::ReorgTooDeep { depth: 6 }),
+        "{statuses:?}"
+    );
+    assert_eq!(a.tip(), tip);
+    assert_eq!(a.best_header().hash, tip.hash);
+    drop(a);
+    let a = Chain::open_on(ChainStorage::Memory(disk), g.clone()).unwrap();
+    assert_eq!(a.tip(), tip);
+    assert_eq!(a.best_header().hash, tip.hash);
 }
 
 #[test]

@@ -272,7 +272,7 @@ impl Chain {
         }
         chain.upgrade_schema()?;
         chain.load()?;
-        chain.best_header = chain.index.best_valid().unwrap_or(best_header);
+        chain.best_header = chain.best_followable();
         Ok(chain)
     }
 
