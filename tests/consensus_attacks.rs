@@ -696,6 +696,7 @@ fn a_heavier_fork_deeper_than_max_reorg_depth_is_stored_but_not_followed() {
     let mut b = open(&g);
     let theirs = mine(&mut b, &mb, 14);
     assert!(b.tip().work > tip.work);
+    let next = mine(&mut b, &mb, 1).remove(0);
     let statuses = import_all(&mut a, &theirs);
     let refusals = statuses
         .iter()
@@ -718,8 +719,16 @@ fn a_heavier_fork_deeper_than_max_reorg_depth_is_stored_but_not_followed() {
         assert_eq!(a.block(&blk.hash()).unwrap().as_ref(), Some(blk));
         assert!(!a.is_main(&blk.hash()));
     }
-    // Sync follows our tip, not the branch it may not switch to.
+    // Sync follows our tip, not the branch it may not switch to, and its next block passes
+    // the cheap checks but is not worth relaying: it would not become our tip.
     assert_eq!(a.best_header().hash, tip.hash);
+    match a.precheck(&next.header, &next.hash(), NOW) {
+        Ok(Precheck::Valid { work, better }) => {
+            assert!(work > tip.work);
+            assert!(!better);
+        }
+        other => panic!("{other:?}"),
+    }
     // Our own chain keeps growing on top of the old tip.
     mine(&mut a, &ma, 1);
     assert_eq!(a.height(), 7);
