@@ -9,6 +9,7 @@
 //!   `tests/difficulty.rs` (the real `next_target` and `Target::work`; floats only for the
 //!   draws): the targets follow the space each branch really has, and the honest majority's
 //!   branch keeps the most work.
+//! - A long-range fork served by a peer: refused without downloading a body of it.
 //! - Tip sniping: the tie rule (equal work, then the lower score) lets a sibling from a later
 //!   epoch replace the tip; the model measures what a miner gains by doing so.
 
@@ -151,6 +152,55 @@ fn equivocating_blocks_received_in_opposite_orders_converge_on_one_tip() {
         assert_eq!(seen.last(), Some(&winner), "node {n}: {seen:?}");
         assert!(seen.len() <= 2, "node {n}: {seen:?}");
     }
+}
+
+/// A rogue serves, honestly, a chain from genesis with more work than the node's but forking
+/// deeper than `max_reorg_depth` (a long-range fork, as from old keys or old plots). The node
+/// keeps its tip, stores the headers without making them the best header, and never fetches
+/// a body of a branch it would refuse to switch to.
+#[test]
+fn a_long_range_fork_served_by_a_peer_is_refused_without_downloading_it() {
+    let mut config = GenesisConfig::builtin("dev").expect("dev");
+    config.consensus.max_reorg_depth = 5;
+    let g = Genesis::new(config).expect("genesis");
+    let ours = mine_chain(&g, 20, 1).expect("ours");
+    let theirs = mine_chain(&g, 40, 2).expect("theirs");
+    assert!(spacetime_sim::chain_work(&theirs) > spacetime_sim::chain_work(&ours));
+    let start = after_tip_ms(&g, &ours).max(after_tip_ms(&g, &theirs));
+    let mut sim = Sim::starting_at(41, g.clone(), start).expect("sim");
+    let node = sim.add_node(NodeSpec::full());
+    sim.preload(node, &ours).expect("preload");
+    let rogue = sim.add_rogue(RogueSpec::new(Lie::Honest, theirs.clone()));
+    sim.connect_edges(&[(node, rogue)]).expect("edges");
+    sim.start_all().expect("start");
+    let served = sim.run_until(Duration::from_secs(30), Duration::from_millis(100), |s| {
+        s.rogue(rogue).is_ok_and(|v| v.headers_served >= 40)
+    });
+    let view = sim.rogue(rogue).expect("rogue");
+    assert!(
+        served,
+        "the node asked for the heavier chain's headers: {view:?}"
+    );
+    sim.run_for(Duration::from_secs(60));
+    let tip = sim.tip(node).expect("tip");
+    assert_eq!((tip.hash, tip.height), (ours[19].hash(), 20));
+    let view = sim.rogue(rogue).expect("rogue");
+    assert_eq!(
+        view.blocks_served, 0,
+        "no body of the refused branch: {view:?}"
+    );
+    let m = sim.metrics(node).expect("metrics");
+    assert_eq!(
+        m.gauge(spacetime_actors::sync::metrics::HEADER_HEIGHT),
+        Some(20.0),
+        "the best header is our tip"
+    );
+    println!(
+        "long-range fork: phase {:?}, no progress for {:?} s, in IBD {:?}",
+        m.gauge(spacetime_actors::sync::metrics::PHASE),
+        m.gauge(spacetime_actors::sync::metrics::NO_PROGRESS),
+        m.gauge(spacetime_actors::sync::metrics::IN_IBD),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
