@@ -322,7 +322,11 @@ impl Chain {
         for (hash, entry, _) in all {
             self.index.insert(hash, entry);
         }
-        self.best_header = last.hash;
+        // A chain that forks deeper than `max_reorg_depth` is stored (it has the work) but is
+        // never what sync works towards: the chain would refuse to switch to it.
+        if self.followable(&last.hash) {
+            self.best_header = last.hash;
+        }
         Ok(HeadersOutcome::Stored {
             last,
             count: stored,
@@ -447,18 +451,46 @@ impl Chain {
     }
 
     /// Keeps the best header right after blocks joined or left: the tip when it is better, and
-    /// a full search when the best header was marked invalid.
+    /// a full search when the best header was marked invalid or its branch now forks deeper
+    /// than `max_reorg_depth` below the tip.
     pub(super) fn refresh_best_header(&mut self) {
         let tip = self.tip_hash();
         match self.index.get(&self.best_header) {
-            Some(b) if b.status != BlockStatus::Invalid => {
+            Some(b) if b.status != BlockStatus::Invalid && self.followable(&self.best_header) => {
                 if let Some(t) = self.index.get(&tip)
                     && better((&tip, t), (&self.best_header, b))
                 {
                     self.best_header = tip;
                 }
             }
-            _ => self.best_header = self.index.best_valid().unwrap_or(tip),
+            _ => self.best_header = self.best_followable(),
+        }
+    }
+
+    /// The best block that is not invalid when the chain could switch to it, else the tip.
+    pub(super) fn best_followable(&self) -> Hash {
+        match self.index.best_valid() {
+            Some(best) if self.followable(&best) => best,
+            _ => self.tip_hash(),
+        }
+    }
+
+    /// True when switching to the branch of `hash` would revert at most `max_reorg_depth`
+    /// blocks (the reorganisation rule): walks down from `hash` to the main chain, at most to
+    /// `max_reorg_depth` blocks below the tip.
+    pub(super) fn followable(&self, hash: &Hash) -> bool {
+        let floor = self
+            .height()
+            .saturating_sub(self.genesis.config.consensus.max_reorg_depth);
+        let mut cursor = *hash;
+        loop {
+            if self.is_main(&cursor) {
+                return true;
+            }
+            match self.index.get(&cursor) {
+                Some(e) if e.height > floor => cursor = e.parent,
+                _ => return false,
+            }
         }
     }
 }

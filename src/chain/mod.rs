@@ -325,7 +325,7 @@ impl Chain {
         }
         chain.upgrade_schema()?;
         chain.load()?;
-        chain.best_header = chain.index.best_valid().unwrap_or(best_header);
+        chain.best_header = chain.best_followable();
         chain.readers.set(Some((db, guard)));
         Ok(chain)
     }

@@ -20,8 +20,9 @@ use super::validate::{check_header, check_header_structure};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precheck {
     /// Every header rule passes. `work` is the cumulative work of the chain ending at it;
-    /// `better` says whether that chain beats the main chain (fork choice): only such a block
-    /// is worth relaying, as Bitcoin Core relays only new tips.
+    /// `better` says whether that chain beats the main chain (fork choice) and the chain could
+    /// switch to it (it forks at most `max_reorg_depth` below the tip): only such a block is
+    /// worth relaying, as Bitcoin Core relays only new tips.
     Valid {
         /// Cumulative work up to and including the block.
         work: Work,
@@ -49,7 +50,7 @@ impl Chain {
                 // Verified when it was stored; only its body is missing.
                 BlockStatus::HeaderOnly => Ok(Precheck::Valid {
                     work: entry.work,
-                    better: self.beats_tip(hash, entry),
+                    better: self.beats_tip(hash, entry) && self.followable(hash),
                 }),
                 BlockStatus::Stored | BlockStatus::Valid => Ok(Precheck::Known),
             };
@@ -71,9 +72,11 @@ impl Chain {
         let median = self.index.median_time_past(&header.parent).unwrap_or(0);
         check_header(header, parent, median, now_ms, &self.genesis.config)?;
         let entry = parent.child(&header.unsigned, header.parent);
+        // A block of a branch forking deeper than `max_reorg_depth` never becomes the tip,
+        // however heavy: not worth relaying.
         Ok(Precheck::Valid {
             work: entry.work,
-            better: self.beats_tip(hash, &entry),
+            better: self.beats_tip(hash, &entry) && self.followable(&header.parent),
         })
     }
 

@@ -176,7 +176,7 @@ async fn open(task: &PeerTask, stream: BoxStream) -> Result<(Session, Hello), En
                     Some(Misbehavior::MalformedHandshake)
                 }
                 TransportError::HandshakeTimeout => Some(Misbehavior::HandshakeTimeout),
-                TransportError::Closed | TransportError::Io(_) => None,
+                TransportError::Closed | TransportError::Io(_) | TransportError::Random(_) => None,
             };
             return Err(Ended {
                 fault,
