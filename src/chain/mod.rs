@@ -17,6 +17,7 @@
 
 mod batch;
 mod builder;
+pub mod check;
 pub mod disk;
 pub mod error;
 pub mod guard;
@@ -44,6 +45,7 @@ use redb::{Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, Ta
 
 pub use batch::{BatchImported, BlockResults};
 pub use builder::{BlockDraft, BuildError, MiningContext};
+pub use check::CheckReport;
 pub use disk::{ChainStorage, MemoryDisk};
 pub use error::{ChainError, HeadersError, ImportError, InvalidBlock, StorageFault};
 pub use guard::Guard;

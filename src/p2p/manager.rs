@@ -102,6 +102,8 @@ pub struct PeerState {
     pub last_block_ms: u64,
     /// Misbehaviour points.
     pub score: PeerScore,
+    /// Where an inbound peer listens (its IP, the port its Hello told); outbound: `addr`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// What the actor should do.
@@ -145,11 +147,17 @@ pub struct PeerManager {
     dialing: BTreeMap<SocketAddr, u64>,
     /// Addresses that reach this node itself: never dialled or stored.
     local: std::collections::BTreeSet<SocketAddr>,
+    /// Listening addresses of banned node ids, not dialled until the given time (ms): the
+    /// address is not banned (other nodes may share its IP), but dialling it only reaches the
+    /// banned node again.
+    avoid: BTreeMap<SocketAddr, u64>,
     next_id: u64,
 }
 
 /// How long a dial may stay in flight before another one replaces it.
 const DIAL_TIMEOUT_MS: u64 = 10_000;
+/// Most listening addresses of banned node ids remembered; the soonest to expire makes room.
+pub const MAX_AVOIDED: usize = 1024;
 /// Most addresses whose handshake faults are scored; the least suspect makes room.
 pub const MAX_HANDSHAKE_SCORES: usize = 4096;
 
@@ -165,6 +173,7 @@ impl PeerManager {
             peers: BTreeMap::new(),
             dialing: BTreeMap::new(),
             local: std::collections::BTreeSet::new(),
+            avoid: BTreeMap::new(),
             next_id: 1,
         }
     }
@@ -239,6 +248,7 @@ impl PeerManager {
             self.dialing.contains_key(addr)
                 || self.local.contains(addr)
                 || self.bans.is_address_banned(&addr.ip(), now_ms)
+                || self.avoid.get(addr).is_some_and(|until| *until > now_ms)
                 || self.peers.values().any(|p| {
                     p.addr == *addr
                         || (p.direction == Direction::Outbound
@@ -430,7 +440,12 @@ impl PeerManager {
         now_ms: u64,
     ) -> Result<(), DisconnectReason> {
         if self.bans.is_node_banned(&node_id, now_ms) && !self.is_trusted_peer(peer) {
-            self.peers.remove(&peer);
+            if let Some(state) = self.peers.remove(&peer)
+                && state.direction == Direction::Outbound
+            {
+                let until = now_ms.saturating_add(crate::p2p::BAN_STEPS_MS[0]);
+                self.avoid_dialling(state.addr, until);
+            }
             return Err(DisconnectReason::Banned);
         }
         if self
@@ -450,11 +465,25 @@ impl PeerManager {
             Direction::Inbound if listen_port != 0 => {
                 // An inbound peer's listening address is worth remembering, not trying yet.
                 let addr = SocketAddr::new(state.addr.ip(), listen_port);
+                state.listen = Some(addr);
                 self.book.add(addr, capabilities, now_ms, now_ms);
             }
             Direction::Inbound => {}
         }
         Ok(())
+    }
+
+    /// Stops dialling `addr` until `until_ms` and drops it from the book (peers may tell of
+    /// it again; it stays skipped until then).
+    fn avoid_dialling(&mut self, addr: SocketAddr, until_ms: u64) {
+        if self.avoid.len() >= MAX_AVOIDED
+            && !self.avoid.contains_key(&addr)
+            && let Some((&soonest, _)) = self.avoid.iter().min_by_key(|(_, until)| **until)
+        {
+            self.avoid.remove(&soonest);
+        }
+        self.avoid.insert(addr, until_ms);
+        self.book.forget(&addr);
     }
 
     /// A session ended.
@@ -489,11 +518,20 @@ impl PeerManager {
             return None;
         };
         let (ip, node) = (state.addr.ip(), state.node_id);
+        let listen = match state.direction {
+            Direction::Outbound => Some(state.addr),
+            Direction::Inbound => state.listen,
+        };
         self.peers.remove(&peer);
         let bans = if self.is_trusted(&ip) {
             Vec::new()
         } else if let Some(node) = node {
-            self.bans.ban_node(node, ip, now_ms)
+            let bans = self.bans.ban_node(node, ip, now_ms);
+            if let Some(addr) = listen {
+                let lasts = bans.iter().map(|b| b.lasts_ms).max().unwrap_or(0);
+                self.avoid_dialling(addr, now_ms.saturating_add(lasts));
+            }
+            bans
         } else {
             vec![self.bans.ban_address(ip, now_ms)]
         };
@@ -580,6 +618,7 @@ impl PeerState {
             latency_ms: None,
             last_block_ms: 0,
             score: PeerScore::default(),
+            listen: None,
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::node::CHAIN_DB_FILE;
 pub enum ChainCommand {
     /// Print the tip: height, hash, cumulative work, timestamp.
     Tip(ChainArgs),
+    /// Check the database: every page against its checksum, every record against the others;
+    /// exits non-zero when anything is wrong (see docs/chain.md, "Recovery").
+    Check(ChainArgs),
     /// Compare the supply issued on the chain with the emission schedule, height by height.
     Supply {
         /// Which chain.
@@ -120,6 +123,7 @@ pub(super) fn run(cmd: ChainCommand, out: &mut dyn Write) -> Result<(), CliError
             writeln!(out, "work       {}", tip.work.to_u256())?;
             writeln!(out, "timestamp  {} ms", tip.timestamp_ms)?;
         }
+        ChainCommand::Check(args) => check(&args, out)?,
         ChainCommand::Supply {
             chain,
             from,
@@ -168,6 +172,43 @@ pub(super) fn run(cmd: ChainCommand, out: &mut dyn Write) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// `spacetime chain check`: the report, then an error naming the file when it is not sound.
+fn check(args: &ChainArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let chain = args.open()?;
+    let path = chain.storage().describe();
+    let report = chain.check()?;
+    writeln!(out, "database   {path}")?;
+    let pages = if report.opened.repaired {
+        "repaired: rolled back to the last commit whose pages check"
+    } else {
+        "ok"
+    };
+    writeln!(out, "pages      {pages}")?;
+    writeln!(
+        out,
+        "records    {} blocks, {} bodies",
+        report.records, report.bodies
+    )?;
+    writeln!(
+        out,
+        "main chain {} blocks (tip height {}), {} transactions indexed",
+        report.main_blocks,
+        chain.height(),
+        report.indexed_txs
+    )?;
+    for problem in &report.listed {
+        writeln!(out, "problem    {problem}")?;
+    }
+    if report.is_sound() {
+        writeln!(out, "result     sound")?;
+        return Ok(());
+    }
+    Err(CliError::ChainUnsound {
+        path,
+        problems: report.problems,
+    })
 }
 
 fn supply(

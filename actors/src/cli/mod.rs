@@ -133,6 +133,16 @@ pub enum CliError {
         /// The database file looked for.
         path: PathBuf,
     },
+    /// `chain check` found problems.
+    #[error(
+        "chain database {path} has {problems} problem(s): stop the node, move the file aside and sync again (docs/chain.md, \"Recovery\"); keys, plots and the address book are kept"
+    )]
+    ChainUnsound {
+        /// The file.
+        path: String,
+        /// How many problems.
+        problems: u64,
+    },
     /// No HOME directory to put the default data directory in.
     #[error("no HOME directory: pass --data-dir")]
     NoHome,

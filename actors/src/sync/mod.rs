@@ -308,7 +308,12 @@ impl SyncActor {
                     .map(|(hash, r)| (hash, report(&r)))
                     .collect(),
                 Ok(Err(e)) => {
-                    tracing::error!("importing downloaded blocks: {e}");
+                    // A write failure is ChainState's incident, logged there once.
+                    if e.fault() == spacetime::chain::StorageFault::Write {
+                        tracing::debug!("importing downloaded blocks: {e}");
+                    } else {
+                        tracing::error!("importing downloaded blocks: {e}");
+                    }
                     senders
                         .iter()
                         .map(|(h, _)| (*h, BlockReport::Failed))

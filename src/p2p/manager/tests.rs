@@ -401,6 +401,49 @@ fn a_fault_inside_a_session_bans_the_node_id_not_the_address() {
 }
 
 #[test]
+fn the_listening_address_of_a_banned_node_id_is_not_dialled_again() {
+    let mut m = manager(PeerManagerConfig::default());
+    let mut rng = Rng(7);
+    let bad = Hash([9; 32]);
+    let dialled = v4(8, 8, 8, 8, 9444);
+    m.book.add(dialled, 0, 0, 0);
+    assert_eq!(dials(&m.on_tick(0, &mut rng)), vec![dialled]);
+    let out = m.on_dialed(dialled, 10);
+    m.on_hello(out, bad, 0, 0, 10).unwrap();
+    assert!(
+        m.on_misbehavior(out, Misbehavior::MalformedMessage, 20)
+            .is_some()
+    );
+    // Told of it again by a peer: still skipped while the node id is banned.
+    m.book.add(dialled, 0, 0, 30);
+    assert!(dials(&m.on_tick(40_000, &mut rng)).is_empty());
+    // An inbound banned node's advertised address is skipped too, and so is an address that
+    // answered a dial with a banned node id.
+    let other = Hash([8; 32]);
+    let (id, _) = m.on_inbound(v4(9, 9, 9, 9, 5000), 50).unwrap();
+    m.on_hello(id, other, 0, 7000, 50).unwrap();
+    assert!(
+        m.on_misbehavior(id, Misbehavior::MalformedMessage, 60)
+            .is_some()
+    );
+    m.book.add(v4(9, 9, 9, 9, 7000), 0, 0, 70);
+    let third = v4(7, 7, 7, 7, 9444);
+    m.book.add(third, 0, 0, 70);
+    assert_eq!(dials(&m.on_tick(80_000, &mut rng)), vec![third]);
+    let out = m.on_dialed(third, 80_010);
+    assert_eq!(
+        m.on_hello(out, bad, 0, 0, 80_010),
+        Err(DisconnectReason::Banned)
+    );
+    m.book.add(third, 0, 0, 80_020);
+    assert!(dials(&m.on_tick(120_000, &mut rng)).is_empty());
+    // Once the ban is over, they are dialled again.
+    let later = 20 + crate::p2p::BAN_STEPS_MS[0] + 200_000;
+    m.book.add(dialled, 0, 0, later);
+    assert!(dials(&m.on_tick(later, &mut rng)).contains(&dialled));
+}
+
+#[test]
 fn an_address_churning_node_ids_is_banned_after_the_third() {
     use crate::p2p::{BanKind, CHURN_NODE_BANS};
     let mut m = manager(PeerManagerConfig::default());
