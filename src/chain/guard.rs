@@ -47,7 +47,7 @@ fn install_quiet_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if DEPTH.with(Cell::get) > 0 {
-                let text = info.payload_as_str().unwrap_or("no message");
+                let text = payload_text(info.payload());
                 let message = match info.location() {
                     Some(at) => format!("{text}, at {}:{}", at.file(), at.line()),
                     None => text.to_owned(),
