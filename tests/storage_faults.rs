@@ -202,3 +202,31 @@ fn chain_check_finds_records_that_contradict_each_other() {
     // The API still answers with a typed error for that block, not a panic.
     assert!(chain.block_at(3).is_err());
 }
+
+/// The upstream reproduction: a 72 KiB redb 4.6 file (one table `t: u64 -> &[u8]`, 200 rows of
+/// 100 bytes, written by `Database::create` and one commit) with its 7th page zeroed. A plain
+/// `ReadOnlyDatabase::open` and a table scan panic in redb (`entered unreachable code`,
+/// `btree_cursor.rs:167`) instead of returning `Corrupted`. Through the guard it is an error.
+#[test]
+fn the_upstream_redb_panic_file_is_an_error_through_the_guard() {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/redb-4.6-page6-zeroed.redb"
+    );
+    let guard = spacetime::chain::Guard::new(path);
+    let r: Result<usize, ChainError> = guard.run(|| {
+        let db = redb::ReadOnlyDatabase::open(path)?;
+        let txn = db.begin_read()?;
+        let table = txn.open_table(T)?;
+        let mut n = 0;
+        for row in table.iter()? {
+            n += row?.1.value().len();
+        }
+        Ok(n)
+    });
+    let err = r.expect_err("the damaged file does not read back whole");
+    assert_eq!(err.fault(), StorageFault::Damage, "{err}");
+    assert!(err.to_string().contains(path), "{err}");
+}
