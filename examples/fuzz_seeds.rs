@@ -21,24 +21,33 @@ use spacetime::wire::{
 };
 use spacetime::{
     Account, Amount, BoundedBytes, BoundedString, BoundedVec, ChainId, Coinbase, CoinbaseOutput,
-    Hash, Keypair, ProofOfSpace, StateTree, Target, Transfer, UnsignedTransfer, encode,
+    Hash, Keypair, NodeRng, ProofOfSpace, SigningDomain, StateTree, Target, Transfer,
+    UnsignedTransfer, encode,
 };
 
 /// The session target's identities (`fuzz/src/lib.rs`).
 const NETWORK_ID: Hash = Hash([0x11; 32]);
 const REMOTE_NODE_ID: Hash = Hash([0x33; 32]);
 
+/// Signature randomness fixed, so the seeds are the same on every run.
+fn rng(nonce: u64) -> NodeRng {
+    NodeRng::from_u64(0x5eed ^ nonce)
+}
+
 fn transfer(key: &Keypair, nonce: u64) -> Transfer {
-    UnsignedTransfer {
+    let unsigned = UnsignedTransfer {
         from: key.public(),
         to: Keypair::from_seed(&[9; 32]).public(),
         amount: Amount(1_000 + nonce),
         fee: Amount(10),
         nonce,
         chain_id: ChainId(42),
+    };
+    let signature = key.sign_with(SigningDomain::Tx, &encode(&unsigned), &mut rng(nonce));
+    Transfer {
+        unsigned,
+        signature,
     }
-    .sign(key)
-    .expect("the sender signs")
 }
 
 fn block(miner: &Keypair, transfers: Vec<Transfer>) -> Block {
@@ -69,7 +78,7 @@ fn block(miner: &Keypair, transfers: Vec<Transfer>) -> Block {
         tx_root: tx_root(&coinbase, &transfers),
         state_root: Hash([6; 32]),
     }
-    .sign(miner)
+    .sign_with(miner, &mut rng(u64::MAX))
     .expect("the miner signs");
     Block {
         header,
@@ -148,7 +157,7 @@ fn messages(miner: &Keypair, sender: &Keypair) -> Vec<Message> {
             proof,
             miner: miner.public(),
             score: Hash([3; 32]),
-            signature: miner.sign(spacetime::SigningDomain::Proof, b"seed"),
+            signature: miner.sign_with(SigningDomain::Proof, b"seed", &mut rng(1 << 40)),
         }),
         Message::BlockProposal(Box::new(b.clone())),
         Message::BlockAccepted(BlockAccepted {
@@ -331,6 +340,35 @@ fn main() -> io::Result<()> {
 
     put(dir, "node_config", "full", NODE_TOML.as_bytes())?;
     put(dir, "node_config", "empty", b"")?;
+
+    // Peer store files: an address book, bans and ban history (the first byte picks the file).
+    let mut book = spacetime::p2p::AddrBook::new();
+    let mut bans = spacetime::p2p::BanList::default();
+    let mut history = spacetime::p2p::BanHistory::default();
+    let now = 1_700_000_000_000;
+    for i in 1u8..=4 {
+        let addr = std::net::SocketAddr::from(([203, 0, 113, i], 9444));
+        book.add(addr, 1, now, now);
+        bans.ban(addr.ip(), now + u64::from(i) * 60_000);
+        history.record(addr.ip(), now);
+    }
+    book.connected(
+        &std::net::SocketAddr::from(([203, 0, 113, 1], 9444)),
+        1,
+        now,
+    );
+    for (i, (name, bytes)) in [
+        ("addr_book", encode(&book.snapshot())),
+        ("bans", encode(&bans)),
+        ("ban_history", encode(&history)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut seed = vec![i as u8];
+        seed.extend(bytes);
+        put(dir, "peer_store", name, &seed)?;
+    }
 
     let mut frames = vec![encode_frame(&Message::Hello(hello()))];
     frames.extend(all.iter().skip(1).map(encode_frame));
