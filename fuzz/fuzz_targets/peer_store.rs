@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spacetime::p2p::addr_book::{MAX_NEW, MAX_TRIED};
+use spacetime::p2p::addr_book::{MAX_BANS, MAX_NEW, MAX_TRIED};
 use spacetime::p2p::{AddrBook, AddrBookSnapshot, BanHistory, BanList};
 use spacetime_fuzz::decode_canonical;
 
@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             let before = bans.len();
+            assert!(before <= MAX_BANS, "a ban list longer than the node keeps");
             bans.prune(1_700_000_000_000);
             assert!(bans.len() <= before);
             bans.prune(u64::MAX);
@@ -45,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             let before = history.len();
+            assert!(
+                before <= MAX_BANS,
+                "a ban history longer than the node keeps"
+            );
             history.prune(1_700_000_000_000);
             assert!(history.len() <= before);
             let ip = std::net::IpAddr::from([203, 0, 113, 9]);

@@ -425,11 +425,24 @@ fn jitter_of(addr: &SocketAddr) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanList {
     /// IP -> ban end, ms since the Unix epoch.
+    #[serde(deserialize_with = "bounded_ip_map")]
     bans: BTreeMap<IpAddr, u64>,
 }
 
 /// Most bans kept; the oldest expiring first are dropped beyond it.
 pub const MAX_BANS: usize = 10_000;
+
+/// Reads a map keyed by address of at most [`MAX_BANS`] entries (the ban list and the ban
+/// history), so a file holds no more than the node would keep; a longer one is refused before
+/// it is built. A map encodes as its length and then its pairs, as a sequence of pairs does.
+fn bounded_ip_map<'de, D, V>(d: D) -> Result<BTreeMap<IpAddr, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    let pairs = BoundedVec::<(IpAddr, V), MAX_BANS>::deserialize(d)?;
+    Ok(pairs.into_inner().into_iter().collect())
+}
 
 impl Canonical for BanList {
     const NAME: &'static str = "ban list";
@@ -488,6 +501,7 @@ pub struct Strikes {
 /// offender across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanHistory {
+    #[serde(deserialize_with = "bounded_ip_map")]
     strikes: BTreeMap<IpAddr, Strikes>,
 }
 
