@@ -6,10 +6,12 @@ use std::cell::Cell;
 
 use spacetime::encoding::{Canonical, encode};
 use spacetime::merkle::MerkleProof;
+use spacetime::p2p::bans::MAX_BANS;
+use spacetime::p2p::{BanHistory, BanList};
 use spacetime::wire::{
     FrameDecoder, FrameError, GetBlocks, MAX_BLOCKS_PER_REQUEST, Message, MessageKind, NotFound,
 };
-use spacetime::{Block, BlockHeader, BoundedVec, Coinbase, Hash, Transfer, decode};
+use spacetime::{Block, BlockHeader, BoundedVec, Coinbase, DecodeError, Hash, Transfer, decode};
 
 /// Records the largest single allocation made by the current thread while tracking is on.
 struct Tracking;
@@ -296,4 +298,59 @@ fn mutated_valid_blocks() {
         }
         check_all(&bytes);
     }
+}
+
+/// A ban list or ban history file of `entries` distinct IPv4 addresses, each with `value`.
+fn ip_map_file(entries: u32, value: &[u8]) -> Vec<u8> {
+    let mut bytes = varint(u64::from(entries));
+    for i in 0..entries {
+        // Variant 0 (IPv4), then the four address bytes, in increasing order.
+        bytes.push(0);
+        bytes.extend_from_slice(&(0x0a00_0000 + i).to_be_bytes());
+        bytes.extend_from_slice(value);
+    }
+    bytes
+}
+
+#[test]
+fn peer_store_files_hold_at_most_max_bans() {
+    // The ban list and ban history keep at most MAX_BANS addresses; a file with one more
+    // (well within the byte limit) used to load whole.
+    let max = MAX_BANS as u32;
+    let bans = |n| ip_map_file(n, &[5]);
+    let history = |n| ip_map_file(n, &[1, 5]);
+    assert_eq!(decode::<BanList>(&bans(max)).map(|b| b.len()), Ok(MAX_BANS));
+    assert_eq!(
+        decode::<BanHistory>(&history(max)).map(|h| h.len()),
+        Ok(MAX_BANS)
+    );
+    for bytes in [bans(max + 1), bans(4 * max)] {
+        assert!(bytes.len() <= BanList::MAX_ENCODED_LEN);
+        assert!(matches!(
+            decode::<BanList>(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+    for bytes in [history(max + 1), history(2 * max)] {
+        assert!(bytes.len() <= BanHistory::MAX_ENCODED_LEN);
+        assert!(matches!(
+            decode::<BanHistory>(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+    // Duplicates and disorder stay refused as non-canonical.
+    let mut twice = ip_map_file(2, &[5]);
+    twice.truncate(1);
+    twice.extend_from_slice(&[0, 10, 0, 0, 1, 5, 0, 10, 0, 0, 1, 5]);
+    assert!(matches!(
+        decode::<BanList>(&twice),
+        Err(DecodeError::NonCanonical { .. })
+    ));
+    let mut disorder = ip_map_file(2, &[5]);
+    disorder.truncate(1);
+    disorder.extend_from_slice(&[0, 10, 0, 0, 2, 5, 0, 10, 0, 0, 1, 5]);
+    assert!(matches!(
+        decode::<BanList>(&disorder),
+        Err(DecodeError::NonCanonical { .. })
+    ));
 }

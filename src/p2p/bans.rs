@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::Hash;
-use crate::encoding::Canonical;
+use crate::encoding::{BoundedVec, Canonical};
 
 /// Most bans kept of each kind; the soonest to expire are dropped beyond it.
 pub const MAX_BANS: usize = 10_000;
@@ -27,10 +27,25 @@ pub const STRIKE_MEMORY_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// address is banned too (one that makes a new key after every ban).
 pub const CHURN_NODE_BANS: usize = 3;
 
+/// Reads a map of at most [`MAX_BANS`] entries, so a ban file holds no more than the node
+/// would keep; a longer one is refused before it is built. A map encodes as its length and
+/// then its pairs, as a sequence of pairs does (the bytes on disk are the same).
+fn bounded_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    let pairs = BoundedVec::<(K, V), MAX_BANS>::deserialize(d)?;
+    Ok(pairs.into_inner().into_iter().collect())
+}
+
 /// Bans of one kind of key with their end times; persisted so bans survive restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de> + Ord"))]
 pub struct Expiring<K: Ord> {
     /// Key -> ban end, ms since the Unix epoch.
+    #[serde(deserialize_with = "bounded_map")]
     bans: BTreeMap<K, u64>,
 }
 
@@ -117,6 +132,7 @@ impl Strikes {
 /// offender across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanHistory {
+    #[serde(deserialize_with = "bounded_map")]
     strikes: BTreeMap<IpAddr, Strikes>,
 }
 
@@ -187,6 +203,7 @@ pub struct NodeStrikes {
 pub struct NodeBans {
     format: NodeBansFormat,
     bans: Expiring<Hash>,
+    #[serde(deserialize_with = "bounded_map")]
     strikes: BTreeMap<Hash, NodeStrikes>,
 }
 
