@@ -11,14 +11,9 @@ use spacetime_actors::chain::{
     ChainNotification, ChainState, GetAccount, GetBlock, GetBlockAt, GetHeaders, GetSupply, GetTip,
     ImportBlock, ImportBlockBytes, ImportBytesError, Subscribe,
 };
-use spacetime_actors::clock::Clock;
 
-struct FixedClock;
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        u64::MAX / 2
-    }
-}
+mod common;
+use common::FixedClock;
 
 /// Collects the events it receives.
 struct Listener(Arc<Mutex<Vec<ChainEvent>>>);

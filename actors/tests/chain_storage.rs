@@ -9,14 +9,9 @@ use spacetime::chain::{Chain, ChainError, ChainStorage, ImportError, MemoryDisk,
 use spacetime::{Genesis, Keypair};
 use spacetime_actors::chain::health::{GetStorageStatus, StorageStatus};
 use spacetime_actors::chain::{ChainState, GetBlockAt, GetMiningContext, GetTip, ImportBlock};
-use spacetime_actors::clock::Clock;
 
-struct FixedClock;
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        u64::MAX / 2
-    }
-}
+mod common;
+use common::FixedClock;
 
 #[actix_rt::test]
 async fn a_full_disk_stops_imports_and_mining_and_they_resume_when_space_returns() {

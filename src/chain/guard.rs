@@ -50,7 +50,7 @@ fn install_quiet_hook() {
                 let text = payload_text(info.payload());
                 let message = match info.location() {
                     Some(at) => format!("{text}, at {}:{}", at.file(), at.line()),
-                    None => text.to_owned(),
+                    None => text,
                 };
                 CAUGHT.with(|c| *c.borrow_mut() = Some(message));
             } else {

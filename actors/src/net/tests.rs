@@ -545,16 +545,19 @@ async fn a_real_nodes_ephemeral_keys_come_from_the_os() {
         StaticKey::from_private([1; 32]),
         StaticKey::from_private([2; 32]),
     );
-    let first_ciphertext = |mut s: Session| {
-        s.queue(&Message::Ping(spacetime::wire::Ping { nonce: 9 }))
-            .unwrap();
-        s.take_queued()
-    };
     // Both handshakes draw from children of one production root with the same labels.
     let root = os_rng();
     let (i1, _) = pair_with(&a, &b, root.derive("a"), root.derive("b")).await;
     let (i2, _) = pair_with(&a, &b, root.derive("a"), root.derive("b")).await;
     assert_ne!(first_ciphertext(i1), first_ciphertext(i2));
+}
+
+/// The bytes of a session's first transport message (a fixed Ping): equal only when the
+/// handshakes drew the same keys.
+fn first_ciphertext(mut s: Session) -> Vec<u8> {
+    s.queue(&Message::Ping(spacetime::wire::Ping { nonce: 9 }))
+        .unwrap();
+    s.take_queued()
 }
 
 /// Both ends of a handshake over an in-memory pipe with seeded generators.
@@ -583,11 +586,6 @@ async fn seeded_handshakes_over_memory_pipes_repeat_byte_for_byte() {
         StaticKey::from_private([1; 32]),
         StaticKey::from_private([2; 32]),
     );
-    let first_ciphertext = |mut s: Session| {
-        s.queue(&Message::Ping(spacetime::wire::Ping { nonce: 9 }))
-            .unwrap();
-        s.take_queued()
-    };
     let (i1, r1) = seeded_pair(&a, &b, 7).await;
     let (i2, _) = seeded_pair(&a, &b, 7).await;
     let (i3, _) = seeded_pair(&a, &b, 8).await;

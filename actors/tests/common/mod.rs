@@ -37,3 +37,13 @@ pub fn assert_one_line_error(o: &Output, needle: &str) {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+/// A clock stopped far in the future: every block timestamp is in its past, so imports never
+/// wait on the future-drift rule.
+pub struct FixedClock;
+
+impl spacetime_actors::clock::Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        u64::MAX / 2
+    }
+}
